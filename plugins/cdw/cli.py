@@ -1,0 +1,188 @@
+"""The ``cdw`` command (``shared/contracts/cli.md``).
+
+Exit status: 0 done, 1 the work failed (a load, a date, the warehouse), 2 bad
+arguments. Progress goes to standard error; the last line of standard output is
+a one-line summary. Errors are one line without a traceback unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments: exit status 2."""
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else date.fromisoformat("bad")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits 2 too, but prints usage noise first
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cdw", description="Customer data warehouse of the bank's customer service.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    gen = sub.add_parser("generate", help="write realistic landing drops for a date range")
+    gen.add_argument("--out", required=True, type=Path, help="landing root to write into")
+    gen.add_argument("--start", required=True, type=_date, help="first business date, YYYY-MM-DD")
+    gen.add_argument("--end", required=True, type=_date, help="last business date, YYYY-MM-DD")
+    gen.add_argument("--seed", type=int, default=42, help="random seed (same seed, same files)")
+    gen.add_argument("--customers", type=_positive_int, default=2000, help="customers in the master")
+    gen.add_argument("--agents", type=_positive_int, default=60, help="agents on the roster")
+    gen.add_argument("--transactions-per-day", type=_positive_int, default=6000)
+    gen.add_argument("--calls-per-day", type=_positive_int, default=900)
+    gen.add_argument("--timezone", default="Asia/Shanghai", help="the bank's IANA time zone")
+    gen.add_argument("--no-gzip", action="store_true", help="write transactions and calls uncompressed")
+    gen.add_argument(
+        "--defects",
+        action="store_true",
+        help="inject a known mix of record-level defects and one file-level fault per date "
+        "on the last days, and write the expected outcome to OUT/_expected.json",
+    )
+
+    load = sub.add_parser("load", help="file checks and raw load of one business date")
+    load.add_argument("--landing", required=True, type=Path, help="landing root")
+    load.add_argument("--date", required=True, type=_date, help="business date, YYYY-MM-DD")
+
+    run = sub.add_parser("run", help="the daily pipeline for each business date in order")
+    run.add_argument("--landing", required=True, type=Path, help="landing root")
+    run.add_argument("--start", required=True, type=_date, help="first business date")
+    run.add_argument("--end", required=True, type=_date, help="last business date")
+
+    wh = sub.add_parser("warehouse", help="manage the embedded PostgreSQL")
+    wh.add_argument("action", choices=["start", "stop", "status", "url"])
+    return parser
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _cmd_generate(args) -> int:
+    from cdw.generate import generate_landing
+
+    if args.end < args.start:
+        raise UsageError(f"--end {args.end} is before --start {args.start}")
+    result = generate_landing(
+        out=args.out,
+        start=args.start,
+        end=args.end,
+        seed=args.seed,
+        customers=args.customers,
+        agents=args.agents,
+        transactions_per_day=args.transactions_per_day,
+        calls_per_day=args.calls_per_day,
+        timezone=args.timezone,
+        gzip=not args.no_gzip,
+        defects=args.defects,
+        progress=_progress,
+    )
+    print(result.summary)
+    return EXIT_OK
+
+
+def _cmd_load(args) -> int:
+    from cdw.load import LoadFailed, load_date
+
+    try:
+        result = load_date(args.landing, args.date, progress=_progress)
+    except LoadFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print(f"{args.date} FAILED: {exc}")
+        return EXIT_FAILED
+    for line in result.file_lines():
+        _progress(line)
+    print(result.summary())
+    return EXIT_OK
+
+
+def _cmd_run(args) -> int:
+    from cdw.pipeline import run_dates
+
+    if args.end < args.start:
+        raise UsageError(f"--end {args.end} is before --start {args.start}")
+    report = run_dates(args.landing, args.start, args.end, progress=_progress)
+    print(report.summary())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _cmd_warehouse(args) -> int:
+    from cdw import warehouse
+
+    if args.action == "url":
+        print(warehouse.warehouse_url(start=True))
+    elif args.action == "start":
+        url = warehouse.warehouse_url(start=True)
+        print(f"warehouse running: {url}")
+    elif args.action == "stop":
+        if warehouse.get_settings().warehouse_url:
+            raise warehouse.WarehouseError("CDW_WAREHOUSE_URL is set: that server is not managed by cdw")
+        stopped = warehouse.stop_embedded()
+        print("embedded warehouse stopped" if stopped else "embedded warehouse was not running")
+    else:
+        if warehouse.get_settings().warehouse_url:
+            with warehouse.connect() as conn:
+                version = conn.execute("show server_version").fetchone()[0]
+            print(f"configured warehouse reachable (PostgreSQL {version})")
+        else:
+            status = warehouse.embedded_status()
+            if not status["running"]:
+                print(f"embedded warehouse not running (data directory {status['pgdata']})")
+                return EXIT_FAILED
+            print(f"embedded warehouse running, pid {status['pid']}, data directory {status['pgdata']}")
+    return EXIT_OK
+
+
+COMMANDS = {"generate": _cmd_generate, "load": _cmd_load, "run": _cmd_run, "warehouse": _cmd_warehouse}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Every setting of the project, read from environment variables with documented defaults.
+
+Nothing else in the package reads ``os.environ`` for configuration: import the
+accessor from here so the README's configuration table stays complete.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Repository root: ``plugins/cdw/settings.py`` -> two levels up from ``plugins``.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the configuration; call :func:`get_settings` for the current one."""
+
+    warehouse_url: str | None
+    home: Path
+    landing_root: Path
+    timezone: str
+    quarantine_threshold: float
+    max_decompressed_bytes: int
+    max_field_chars: int
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.home / "pgdata"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.home / "work"
+
+
+def get_settings() -> Settings:
+    home = Path(_env("CDW_HOME", str(REPO_ROOT / ".cdw"))).resolve()
+    return Settings(
+        # unset: the embedded PostgreSQL under CDW_HOME/pgdata, started on demand
+        warehouse_url=os.environ.get("CDW_WAREHOUSE_URL") or None,
+        home=home,
+        landing_root=Path(_env("CDW_LANDING_ROOT", str(home / "landing"))),
+        # the bank's zone when a manifest does not name one (landing contract)
+        timezone=_env("CDW_TIMEZONE", "Asia/Shanghai"),
+        # a file whose set-aside share exceeds this fails the date's load
+        quarantine_threshold=float(_env("CDW_QUARANTINE_THRESHOLD", "0.01")),
+        # bounded decompression: a gzip bomb stops here instead of filling the disk
+        max_decompressed_bytes=int(_env("CDW_MAX_DECOMPRESSED_BYTES", str(20 * 1024**3))),
+        # longer fields are set aside as bad values (PostgreSQL itself would take 1 GB)
+        max_field_chars=int(_env("CDW_MAX_FIELD_CHARS", "4096")),
+    )

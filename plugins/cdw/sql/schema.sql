@@ -1,0 +1,81 @@
+-- Raw and audit tables. Idempotent: run before every load (cdw.warehouse.ensure_schema).
+-- Raw tables keep every business date's delivery; snapshots are kept per business date
+-- so that history can be rebuilt by any later run or backfill.
+
+create schema if not exists raw;
+create schema if not exists audit;
+
+-- ---------------------------------------------------------------- audit (append-only)
+-- load_runs is an event log: one row per status a load reaches (RUNNING, then LOADED,
+-- PUBLISHED, FAILED or SUPERSEDED). The latest row per load_id is its current status.
+create table if not exists audit.load_runs (
+    event_id        bigint generated always as identity primary key,
+    load_id         bigint not null,
+    business_date   date not null,
+    started_at      timestamptz not null,
+    finished_at     timestamptz,
+    status          text not null check (status in ('RUNNING', 'LOADED', 'PUBLISHED', 'FAILED', 'SUPERSEDED')),
+    failure_reason  text,
+    code_version    text not null,
+    landing_path    text,
+    recorded_at     timestamptz not null default clock_timestamp()
+);
+create index if not exists load_runs_by_date on audit.load_runs (business_date, load_id);
+create sequence if not exists audit.load_id_seq;
+
+create or replace view audit.load_runs_latest as
+select distinct on (load_id) *
+from audit.load_runs
+order by load_id, event_id desc;
+
+create table if not exists audit.file_reconciliation (
+    load_id           bigint not null,
+    business_date     date not null,
+    file_name         text not null,
+    sha256            text,
+    manifest_rows     bigint,
+    rows_read         bigint,
+    rows_loaded       bigint,
+    rows_quarantined  bigint,
+    recorded_at       timestamptz not null default clock_timestamp(),
+    primary key (load_id, file_name)
+);
+
+create table if not exists audit.quarantined_records (
+    load_id        bigint not null,
+    business_date  date not null,
+    file_name      text not null,
+    line_number    bigint not null,
+    raw_record     text not null,
+    reasons        text[] not null,
+    recorded_at    timestamptz not null default clock_timestamp(),
+    primary key (load_id, file_name, line_number)
+);
+
+create table if not exists audit.validation_results (
+    load_id         bigint not null,
+    suite_name      text not null,
+    expectation     text not null,
+    success         boolean not null,
+    observed_value  text,
+    details         jsonb,
+    severity        text,
+    recorded_at     timestamptz not null default clock_timestamp()
+);
+
+-- The audit trail is append-only: the pipeline may insert, never update or delete.
+create or replace function audit.refuse_change() returns trigger language plpgsql as $$
+begin
+    raise exception 'audit.% is append-only: % refused', tg_table_name, tg_op;
+end $$;
+
+do $$
+declare t text;
+begin
+    foreach t in array array['load_runs', 'file_reconciliation', 'quarantined_records', 'validation_results'] loop
+        if not exists (select 1 from pg_trigger where tgname = 'append_only' and tgrelid = ('audit.' || t)::regclass) then
+            execute format('create trigger append_only before update or delete or truncate on audit.%I '
+                           'for each statement execute function audit.refuse_change()', t);
+        end if;
+    end loop;
+end $$;

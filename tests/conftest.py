@@ -1,0 +1,102 @@
+"""Test fixtures: a real PostgreSQL, a database of its own for every test session.
+
+Servers under test (``CDW_TEST_SERVERS``, comma-separated): ``embedded`` is the
+project's embedded PostgreSQL (the default warehouse); any other entry is a
+PostgreSQL URL. Default: the embedded server, plus the local server on
+127.0.0.1:5432 when one answers. Database tests run once per server.
+Nothing here touches a user's data: every database is created by the test
+session, named ``cdw_test_*``, and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from cdw import warehouse
+
+LOCAL_PG15 = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _servers() -> list[str]:
+    configured = os.environ.get("CDW_TEST_SERVERS")
+    if configured:
+        return [s.strip() for s in configured.split(",") if s.strip()]
+    servers = ["embedded"]
+    try:
+        psycopg.connect(LOCAL_PG15, connect_timeout=2).close()
+        servers.append(LOCAL_PG15)
+    except psycopg.OperationalError:
+        pass
+    return servers
+
+
+SERVERS = _servers()
+
+
+def _admin_url(server: str) -> str:
+    if server == "embedded":
+        return warehouse.with_database(warehouse.start_embedded(), "postgres")
+    return server
+
+
+def _server_id(server: str) -> str:
+    return "embedded" if server == "embedded" else warehouse.parse_url(server).host.replace("/", "_")
+
+
+@pytest.fixture(scope="session", params=SERVERS, ids=[_server_id(s) for s in SERVERS])
+def pg_server(request) -> str:
+    """Admin URL of one PostgreSQL server under test."""
+    return _admin_url(request.param)
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server) -> str:
+    """A database with the raw and audit schemas, used as a template for fresh ones."""
+    name = f"cdw_test_tmpl_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = warehouse.with_database(pg_server, name)
+    with warehouse.connect(url) as conn:
+        warehouse.ensure_schema(conn)
+    yield name
+    _drop(pg_server, name)
+
+
+def _drop(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def warehouse_url(pg_server, template_db, monkeypatch) -> str:
+    """A fresh database (raw and audit schemas in place) for one test; CDW_WAREHOUSE_URL points at it."""
+    name = f"cdw_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template_db))
+        )
+    url = warehouse.with_database(pg_server, name)
+    monkeypatch.setenv("CDW_WAREHOUSE_URL", url)
+    yield url
+    _drop(pg_server, name)
+
+
+@pytest.fixture
+def db(warehouse_url):
+    """An autocommit connection to the test's fresh warehouse."""
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def test_output() -> Path:
+    """Where tests leave artefacts worth looking at (screenshots, reports)."""
+    out = Path(__file__).resolve().parents[1] / "test-output"
+    out.mkdir(exist_ok=True)
+    return out
