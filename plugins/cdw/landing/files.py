@@ -1,0 +1,214 @@
+"""A drop's manifest and the checks that decide whether a file can be trusted as a whole.
+
+Nothing here touches the warehouse: a drop is checked completely before any of
+it is loaded. A file that fails raises :class:`FileFault` naming the business
+date, the file and the fault.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import hashlib
+import json
+import logging
+import re
+import zlib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cdw.landing import contract
+from cdw.landing.contract import SourceFile
+
+log = logging.getLogger(__name__)
+CHUNK = 1 << 20
+MAX_MANIFEST_BYTES = 1 << 20
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+class FileFault(Exception):
+    """A file (or the manifest) that cannot be trusted as a whole: the date's load fails."""
+
+    def __init__(self, business_date: date, file_name: str, code: str, detail: str):
+        self.business_date, self.file_name, self.code, self.detail = business_date, file_name, code, detail
+        super().__init__(f"{business_date} {file_name}: {code}: {detail}")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file the manifest lists."""
+
+    name: str
+    source: SourceFile
+    rows: int
+    sha256: str
+    encoding: str
+
+    @property
+    def compressed(self) -> bool:
+        return self.name.endswith(".gz")
+
+
+@dataclass
+class Manifest:
+    business_date: date
+    timezone: str
+    files: dict[str, FileEntry]  # entity -> entry
+    ignored: list[str] = field(default_factory=list)
+
+
+def _reject_duplicate_keys(pairs):
+    keys = [k for k, _ in pairs]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise ValueError(f"duplicate key(s) {', '.join(map(repr, dupes))}")
+    return dict(pairs)
+
+
+def read_manifest(drop: Path, business_date: date, default_timezone: str) -> Manifest:
+    """Read and check ``_manifest.json`` of the drop for ``business_date``."""
+    name = contract.MANIFEST_NAME
+    path = drop / name
+    if not path.is_file():
+        raise FileFault(business_date, name, contract.FAULT_MISSING_MANIFEST,
+                        f"no {name} in {drop}: the drop is not delivered or not complete")
+
+    def bad(detail: str) -> FileFault:
+        return FileFault(business_date, name, contract.FAULT_BAD_MANIFEST, detail)
+
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise bad(f"larger than {MAX_MANIFEST_BYTES} bytes")
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8-sig"), object_pairs_hook=_reject_duplicate_keys)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise bad(f"not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(doc, dict):
+        raise bad("not a JSON object")
+    declared = doc.get("business_date")
+    if declared != business_date.isoformat():
+        raise bad(f"business_date is {str(declared)[:40]!r}, not {business_date.isoformat()}: "
+                  "the drop is for another date")
+    timezone = doc.get("timezone") or default_timezone
+    try:
+        ZoneInfo(str(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise bad(f"unknown time zone {str(timezone)[:60]!r}") from None
+    files = doc.get("files")
+    if not isinstance(files, dict) or not files:
+        raise bad("'files' must be a non-empty object")
+
+    entries: dict[str, FileEntry] = {}
+    ignored: list[str] = []
+    for file_name, meta in files.items():
+        if not isinstance(file_name, str) or not SAFE_NAME.match(file_name) or file_name in (".", ".."):
+            raise FileFault(business_date, str(file_name)[:80], contract.FAULT_UNSAFE_PATH,
+                            "file names in the manifest must be plain names inside the drop directory")
+        src = contract.source_for_file_name(file_name)
+        if src is None:
+            log.warning("%s: %s is not a file of the landing contract; ignored", business_date, file_name)
+            ignored.append(file_name)
+            continue
+        if src.entity in entries:
+            raise bad(f"{src.entity} listed twice ({entries[src.entity].name} and {file_name})")
+        if not isinstance(meta, dict):
+            raise bad(f"entry of {file_name} is not an object")
+        rows, digest = meta.get("rows"), meta.get("sha256")
+        if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
+            raise bad(f"rows of {file_name} must be a whole number >= 0")
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+            raise bad(f"sha256 of {file_name} must be 64 hex digits")
+        encoding = meta.get("encoding") or "utf-8"
+        try:
+            if not isinstance(encoding, str) or not codecs.lookup(encoding)._is_text_encoding:
+                raise LookupError
+        except LookupError:
+            raise bad(f"unknown encoding {str(encoding)[:40]!r} for {file_name}") from None
+        entries[src.entity] = FileEntry(file_name, src, rows, digest.lower(), encoding)
+
+    for src in contract.SOURCE_FILES:
+        if src.required_in_drop and src.entity not in entries:
+            raise bad(f"every drop must list {src.base_name} (or .gz)")
+    listed = {e.name for e in entries.values()} | set(ignored) | {name}
+    for extra in sorted(p.name for p in drop.iterdir() if p.name not in listed):
+        log.warning("%s: %s is not listed in the manifest; ignored", business_date, extra)
+        ignored.append(extra)
+    return Manifest(business_date, str(timezone), entries, ignored)
+
+
+@dataclass
+class InspectedFile:
+    """A file that passed the whole-file checks, decoded to a UTF-8 spool."""
+
+    entry: FileEntry
+    spool: Path
+    sha256: str
+    physical_lines: int
+
+
+def inspect_file(drop: Path, entry: FileEntry, business_date: date, spool: Path,
+                 max_decompressed_bytes: int) -> InspectedFile:
+    """Checksum, decompress (bounded), decode strictly, and write the text as UTF-8 to ``spool``."""
+
+    def fault(code: str, detail: str) -> FileFault:
+        return FileFault(business_date, entry.name, code, detail)
+
+    path = drop / entry.name
+    # the file must be a regular file inside the drop, not a link leading elsewhere
+    if path.is_symlink() or not path.resolve().is_relative_to(drop.resolve()):
+        raise fault(contract.FAULT_UNSAFE_PATH, "is a link or lies outside the drop directory")
+    if not path.is_file():
+        raise fault(contract.FAULT_MISSING_FILE, "listed in the manifest but not in the drop")
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(chunk)
+    actual = digest.hexdigest()
+    if actual != entry.sha256:
+        raise fault(contract.FAULT_CHECKSUM, f"sha256 is {actual[:16]}…, the manifest says {entry.sha256[:16]}…")
+
+    decoder = codecs.getincrementaldecoder(entry.encoding)(errors="strict")
+    total = 0
+    lines = 0
+    first = True
+    try:
+        with _open_bytes(path, entry.compressed) as raw, spool.open("w", encoding="utf-8", newline="") as out:
+            while True:
+                try:
+                    chunk = raw.read(CHUNK)
+                except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+                    raise fault(contract.FAULT_TRUNCATED,
+                                f"compressed stream ends early or is corrupt after {total} bytes ({exc})") from None
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > max_decompressed_bytes:
+                    raise fault(contract.FAULT_TOO_LARGE,
+                                f"more than {max_decompressed_bytes} bytes once decompressed")
+                try:
+                    text = decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    offset = total - len(chunk) + exc.start
+                    raise fault(contract.FAULT_UNDECODABLE,
+                                f"not valid {entry.encoding} at byte {offset} of the content") from None
+                if first and text:
+                    text = text.removeprefix("\ufeff")  # a BOM is allowed
+                    first = False
+                lines += text.count("\n")
+                out.write(text)
+            try:
+                tail = decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                raise fault(contract.FAULT_UNDECODABLE,
+                            f"not valid {entry.encoding}: the content ends inside a character") from None
+            out.write(tail)
+    except FileFault:
+        spool.unlink(missing_ok=True)
+        raise
+    return InspectedFile(entry, spool, actual, lines)
+
+
+def _open_bytes(path: Path, compressed: bool):
+    return gzip.open(path, "rb") if compressed else path.open("rb")

@@ -1,0 +1,299 @@
+"""Read a checked file's records, apply the record rules, and split good from set-aside.
+
+Good records are written, in the raw table's column order, to a CSV file that
+the loader COPYs into PostgreSQL; set-aside records keep their line number,
+original text and reasons. Memory stays bounded by the batch size.
+
+Records are numbered by *ordinal*: the position of a well-formed record among
+the file's well-formed records (the raw tables keep it as ``source_row``).
+The line number and original text of the few records set aside are found
+afterwards by one more pass over the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from cdw.landing import contract
+from cdw.landing.files import FileFault, InspectedFile
+from cdw.landing.records import Context, check_batch
+
+BATCH_ROWS = 100_000
+CSV_BLOCK_BYTES = 16 << 20  # also the longest record the CSV reader takes
+
+
+@dataclass
+class SetAside:
+    line_number: int
+    raw_record: str
+    reasons: list[str]
+
+
+@dataclass
+class ParsedFile:
+    """A file after the record rules: counts, the good-rows CSV, and what was set aside."""
+
+    inspected: InspectedFile
+    good_csv: Path
+    rows_read: int = 0
+    rows_good: int = 0
+    set_aside: list[SetAside] = field(default_factory=list)
+    # reasons by ordinal, resolved to lines by locate() once the file is read
+    _pending: dict[int, list[str]] = field(default_factory=dict)
+    _valid_lines: list[int] | None = None  # JSONL: line of each ordinal
+
+    @property
+    def rows_set_aside(self) -> int:
+        return len(self.set_aside)
+
+    def set_aside_ordinals(self, reasons_by_ordinal: dict[int, list[str]]) -> None:
+        """Set aside records that were loaded-to-be (found later, e.g. duplicates across dates)."""
+        self._pending.update(reasons_by_ordinal)
+        self._resolve()
+
+    def _resolve(self) -> None:
+        if not self._pending:
+            return
+        located = _locate(self.inspected, set(self._pending), self._valid_lines)
+        for ordinal, reasons in sorted(self._pending.items()):
+            line, text = located[ordinal]
+            self.set_aside.append(SetAside(line, text, reasons))
+        self._pending.clear()
+        self.set_aside.sort(key=lambda s: s.line_number)
+
+
+def read_file(inspected: InspectedFile, ctx: Context, good_csv: Path, load_id: int) -> ParsedFile:
+    """Apply the record rules to every record; write the good ones to ``good_csv``.
+
+    ``good_csv`` holds the raw table's columns: load_id, business_date, source_row, then
+    the contract's columns.
+    """
+    src = inspected.entry.source
+    parsed = ParsedFile(inspected, good_csv)
+    batches = _csv_batches(inspected, parsed, ctx.business_date) if src.fmt == "csv" else _jsonl_batches(inspected, parsed)
+    names = list(src.column_names)
+    with good_csv.open("wb") as out:
+        ordinal = 0
+        for batch, pre_reasons in batches:
+            n = len(batch[names[0]])
+            checked = check_batch(src, batch, ctx, pre_reasons)
+            bad = np.zeros(n, dtype=bool)
+            bad[checked.bad_rows] = True
+            for row, reasons in zip(checked.bad_rows, checked.bad_reasons, strict=True):
+                parsed._pending[ordinal + row + 1] = reasons  # ordinals are 1-based
+            kept = checked.good.num_rows
+            good = checked.good.add_column(0, "source_row", pa.array(np.flatnonzero(~bad) + ordinal + 1))
+            good = good.add_column(0, "business_date", pa.array([ctx.business_date] * kept, pa.date32()))
+            good = good.add_column(0, "load_id", pa.array(np.full(kept, load_id, dtype=np.int64)))
+            pacsv.write_csv(good, out, write_options=pacsv.WriteOptions(include_header=False))
+            parsed.rows_good += good.num_rows
+            ordinal += n
+    if parsed.rows_read != inspected.entry.rows:
+        raise FileFault(ctx.business_date, inspected.entry.name, contract.FAULT_ROW_COUNT,
+                        f"{parsed.rows_read} records, the manifest says {inspected.entry.rows}")
+    parsed._resolve()
+    return parsed
+
+
+# ---- CSV ---------------------------------------------------------------------------
+
+
+def _csv_header(inspected: InspectedFile, business_date) -> list[str]:
+    with inspected.spool.open(encoding="utf-8", newline="") as fh:
+        header = next(csv.reader(fh), [])
+    src = inspected.entry.source
+    fault = _fault_for(inspected, business_date)
+    missing = [c for c in src.column_names if c not in header]
+    if missing:
+        raise fault(contract.FAULT_MISSING_COLUMNS, f"header lacks {', '.join(missing)}")
+    unexpected = [c for c in header if c not in src.column_names]
+    if unexpected:
+        raise fault(contract.FAULT_UNEXPECTED_COLUMNS,
+                    f"header has columns outside the contract: {', '.join(c[:40] for c in unexpected[:5])}")
+    if len(set(header)) != len(header):
+        raise fault(contract.FAULT_MALFORMED_FILE, "header names a column twice")
+    return header
+
+
+def _fault_for(inspected: InspectedFile, business_date):
+    def fault(code: str, detail: str) -> FileFault:
+        return FileFault(business_date, inspected.entry.name, code, detail)
+
+    return fault
+
+
+def _csv_batches(inspected: InspectedFile, parsed: ParsedFile, business_date) -> Iterator[tuple[dict, None]]:
+    fault = _fault_for(inspected, business_date)
+    header = _csv_header(inspected, business_date)
+    invalid: list[int] = []
+
+    def on_invalid(row) -> str:
+        invalid.append(row.number if row.number is not None else -1)
+        return "skip"
+
+    reader = pacsv.open_csv(
+        inspected.spool,
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES, column_names=header,
+                                       skip_rows=1),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True,
+                                         invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in header}, null_values=[""], strings_can_be_null=True,
+            quoted_strings_can_be_null=True),
+    )
+    try:
+        for record_batch in reader:
+            parsed.rows_read += record_batch.num_rows
+            yield {name: record_batch.column(name) for name in header}, None
+    except pa.ArrowInvalid as exc:
+        raise fault(contract.FAULT_MALFORMED_FILE, f"CSV cannot be parsed: {str(exc)[:200]}") from None
+    # Blank lines (skipped by the reader) and lines with the wrong number of fields are
+    # records too, set aside as malformed. Only when the line count says the file is not
+    # plainly one record per line is the slower pass that finds them needed.
+    records = parsed.rows_read + len(invalid)
+    if invalid or inspected.physical_lines not in (records, records + 1):
+        malformed = list(_invalid_csv_records(inspected, len(header)))
+        non_blank = sum(1 for _line, text in malformed if text.strip("\r\n"))
+        if non_blank != len(invalid):
+            raise fault(contract.FAULT_MALFORMED_FILE,
+                        f"records cannot be told apart reliably (quoting): {non_blank} vs {len(invalid)}")
+        for line, text in malformed:
+            parsed.set_aside.append(SetAside(line, text, ["malformed_record:line"]))
+        parsed.rows_read += len(malformed)
+
+
+def _csv_records(spool: Path) -> Iterator[tuple[int, str, list[str]]]:
+    """(first line number, original text, fields) of every data record, header skipped."""
+    consumed: list[str] = []
+    line_no = 0
+
+    def lines():
+        nonlocal line_no
+        with spool.open(encoding="utf-8", newline="") as fh:
+            for line in fh:
+                line_no += 1
+                consumed.append(line)
+                yield line
+
+    start = 1
+    for index, fields in enumerate(csv.reader(lines())):
+        text = "".join(consumed).rstrip("\r\n")
+        consumed.clear()
+        if index > 0:
+            yield start, text, fields
+        start = line_no + 1
+
+
+def _invalid_csv_records(inspected: InspectedFile, ncols: int) -> Iterator[tuple[int, str]]:
+    for line, text, fields in _csv_records(inspected.spool):
+        if len(fields) != ncols:
+            yield line, text
+
+
+def _locate(inspected: InspectedFile, ordinals: set[int], valid_lines: list[int] | None) -> dict:
+    """Line number and original text of the well-formed records with these ordinals."""
+    found: dict[int, tuple[int, str]] = {}
+    if valid_lines is not None:  # JSONL: one record per line
+        wanted = {valid_lines[o - 1]: o for o in ordinals}
+        with inspected.spool.open(encoding="utf-8", newline="") as fh:
+            for line_no, line in enumerate(fh, start=1):
+                if line_no in wanted:
+                    found[wanted[line_no]] = (line_no, line.rstrip("\r\n"))
+        return found
+    ncols = len(inspected.entry.source.columns)
+    ordinal = 0
+    for line, text, fields in _csv_records(inspected.spool):
+        if len(fields) != ncols:
+            continue
+        ordinal += 1
+        if ordinal in ordinals:
+            found[ordinal] = (line, text)
+            if len(found) == len(ordinals):
+                break
+    return found
+
+
+# ---- JSON lines --------------------------------------------------------------------
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs):
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _DuplicateKey("duplicate key")
+    return obj
+
+
+def _jsonl_batches(inspected: InspectedFile, parsed: ParsedFile) -> Iterator[tuple[dict, list]]:
+    src = inspected.entry.source
+    parsed._valid_lines = []
+    columns: dict[str, list] = {c.name: [] for c in src.columns}
+    pre: list[list[str]] = []
+    with inspected.spool.open(encoding="utf-8", newline="") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            parsed.rows_read += 1
+            record = _parse_json_record(line)
+            if record is None:
+                parsed.set_aside.append(SetAside(line_no, line.rstrip("\r\n"), ["malformed_record:line"]))
+                continue
+            parsed._valid_lines.append(line_no)
+            reasons = []
+            for col in src.columns:
+                value, problem = _json_value(col, record.get(col.name))
+                columns[col.name].append(value)
+                if problem:
+                    reasons.append(f"bad_value:{col.name}")
+            pre.append(reasons)
+            if len(pre) >= BATCH_ROWS:
+                yield {k: pa.array(v, type=pa.string()) for k, v in columns.items()}, pre
+                columns = {c.name: [] for c in src.columns}
+                pre = []
+    if pre:
+        yield {k: pa.array(v, type=pa.string()) for k, v in columns.items()}, pre
+
+
+def _parse_json_record(line: str) -> dict | None:
+    text = line.rstrip("\r\n")
+    if not text.strip() or "\x00" in text:
+        return None
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except (ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _json_value(col: contract.Column, value) -> tuple[str | None, bool]:
+    """The value as the text the record rules read, and whether its JSON type was wrong."""
+    if value is None:
+        return None, False
+    if col.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return None, True
+        return str(value), False
+    if col.kind == "bool":
+        if not isinstance(value, bool):
+            return None, True
+        return ("true" if value else "false"), False
+    if not isinstance(value, str):
+        return None, True
+    return (value if value != "" else None), False
+
+
+def write_rows_csv(rows: list[tuple]) -> bytes:
+    """CSV text of a few rows (for the small COPYs of the audit tables)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue().encode("utf-8")

@@ -1,0 +1,287 @@
+"""Raw load of one business date's drop (``cdw load``; the DAG's ``load_raw`` task).
+
+Order of work, so that nothing is ever half-visible:
+
+1. take the date's lock (two loads of one date never interleave) and record RUNNING;
+2. check the whole drop without touching the warehouse: manifest, then every
+   file's checksum, compression, encoding, header, records and row count, and
+   the set-aside share against the threshold;
+3. in ONE transaction: remove the date's earlier raw rows (a re-delivery),
+   COPY the good records, set aside ids already loaded for another date,
+   write the audit rows, mark earlier loads of the date SUPERSEDED, record LOADED.
+
+A failure at any point leaves the previous state of the date as it was, and
+the audit trail says FAILED with the reason. A process killed mid-way leaves
+its transaction rolled back; the next load of the date records it as FAILED.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from psycopg import sql
+
+from cdw import warehouse
+from cdw.landing import contract
+from cdw.landing.files import FileFault, Manifest, inspect_file, read_manifest
+from cdw.landing.readers import ParsedFile, read_file
+from cdw.landing.records import Context
+from cdw.settings import get_settings
+from cdw.version import code_version
+
+log = logging.getLogger(__name__)
+COPY_CHUNK = 1 << 20
+
+
+class LoadFailed(Exception):
+    """The date's load failed for a reason in the data (a contract violation): do not retry."""
+
+    def __init__(self, message: str, *, code: str | None = None, file_name: str | None = None):
+        super().__init__(message)
+        self.code, self.file_name = code, file_name
+
+
+@dataclass
+class FileOutcome:
+    file_name: str
+    sha256: str
+    manifest_rows: int
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+
+
+@dataclass
+class LoadResult:
+    business_date: date
+    load_id: int
+    files: list[FileOutcome] = field(default_factory=list)
+
+    def file_lines(self) -> list[str]:
+        return [
+            f"{self.business_date} {f.file_name}: {f.rows_read} read = {f.rows_loaded} loaded"
+            f" + {f.rows_quarantined} set aside"
+            for f in self.files
+        ]
+
+    def summary(self) -> str:
+        read = sum(f.rows_read for f in self.files)
+        loaded = sum(f.rows_loaded for f in self.files)
+        aside = sum(f.rows_quarantined for f in self.files)
+        return (f"{self.business_date} {len(self.files)} files: {read} read = {loaded} loaded"
+                f" + {aside} set aside (load {self.load_id})")
+
+
+def _lock_key(business_date: date) -> str:
+    return f"cdw.load.{business_date.isoformat()}"
+
+
+def load_date(landing: Path, business_date: date, *, url: str | None = None,
+              progress: Callable[[str], None] | None = None) -> LoadResult:
+    """Check and load the drop ``landing/<business_date>``; raise :class:`LoadFailed` on a data fault."""
+    settings = get_settings()
+    say = progress or (lambda message: log.info(message))
+    drop = Path(landing) / business_date.isoformat()
+    version = code_version()
+    with warehouse.connect(url, autocommit=True) as conn:
+        warehouse.ensure_schema(conn)
+        # a session lock, held until this connection closes (or the process dies)
+        conn.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (_lock_key(business_date),))
+        _close_abandoned_loads(conn, business_date, version)
+        load_id = conn.execute("select nextval('audit.load_id_seq')").fetchone()[0]
+        started_at = conn.execute(
+            "insert into audit.load_runs (load_id, business_date, started_at, status, code_version, landing_path)"
+            " values (%s, %s, clock_timestamp(), 'RUNNING', %s, %s) returning started_at",
+            (load_id, business_date, version, str(drop)),
+        ).fetchone()[0]
+        say(f"{business_date} load {load_id}: checking {drop}")
+        settings.work_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f"load-{load_id}-", dir=settings.work_dir))
+        parsed: list[ParsedFile] = []
+        try:
+            manifest = read_manifest(drop, business_date, settings.timezone)
+            parsed = _check_drop(conn, drop, manifest, load_id, work, say)
+            with conn.transaction():
+                _publish_raw(conn, business_date, load_id, parsed, say)
+                _check_threshold(business_date, parsed, settings.quarantine_threshold)
+                _write_audit(conn, business_date, load_id, parsed)
+                conn.execute(
+                    "insert into audit.load_runs (load_id, business_date, started_at, finished_at, status,"
+                    " code_version, landing_path)"
+                    " select load_id, business_date, started_at, clock_timestamp(), 'SUPERSEDED', code_version,"
+                    " landing_path from audit.load_runs_latest"
+                    " where business_date = %s and load_id <> %s and status in ('LOADED', 'PUBLISHED')",
+                    (business_date, load_id),
+                )
+                _record_status(conn, load_id, business_date, started_at, "LOADED", None, version, drop)
+        except FileFault as fault:
+            reason = str(fault)
+            with conn.transaction():
+                _write_audit(conn, business_date, load_id, parsed)
+                _record_status(conn, load_id, business_date, started_at, "FAILED", reason, version, drop)
+            raise LoadFailed(reason, code=fault.code, file_name=fault.file_name) from None
+        except BaseException as exc:
+            # not a data fault (lost connection, disk full, a bug, SIGTERM): record it if we still can
+            reason = f"{business_date}: load interrupted: {type(exc).__name__}: {str(exc)[:300]}"
+            try:
+                _record_status(conn, load_id, business_date, started_at, "FAILED", reason, version, drop)
+            except Exception:  # the connection may be the thing that broke
+                log.warning("could not record the failure of load %s", load_id)
+            raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    result = LoadResult(business_date, load_id, [_outcome(p) for p in parsed])
+    return result
+
+
+def _record_status(conn, load_id, business_date, started_at, status, reason, version, drop) -> None:
+    conn.execute(
+        "insert into audit.load_runs (load_id, business_date, started_at, finished_at, status, failure_reason,"
+        " code_version, landing_path) values (%s, %s, %s, clock_timestamp(), %s, %s, %s, %s)",
+        (load_id, business_date, started_at, status, reason, version, str(drop)),
+    )
+
+
+def _close_abandoned_loads(conn, business_date: date, version: str) -> None:
+    """A RUNNING load of this date while we hold its lock died mid-way: say so in the trail."""
+    conn.execute(
+        "insert into audit.load_runs (load_id, business_date, started_at, finished_at, status, failure_reason,"
+        " code_version, landing_path)"
+        " select load_id, business_date, started_at, clock_timestamp(), 'FAILED',"
+        " 'abandoned: the load stopped before finishing (process killed or connection lost);"
+        " nothing of it was published', %s, landing_path"
+        " from audit.load_runs_latest where business_date = %s and status = 'RUNNING'",
+        (version, business_date),
+    )
+
+
+# ---- step 2: check the whole drop -------------------------------------------------------
+
+
+def _check_drop(conn, drop: Path, manifest: Manifest, load_id: int, work: Path, say) -> list[ParsedFile]:
+    settings = get_settings()
+    business_date = manifest.business_date
+    snapshot_ids: dict[str, pa.Array] = {}
+    parsed_files: list[ParsedFile] = []
+    for src in contract.SOURCE_FILES:
+        entry = manifest.files.get(src.entity)
+        if entry is None:
+            continue
+        inspected = inspect_file(drop, entry, business_date, work / f"{src.entity}.txt",
+                                 settings.max_decompressed_bytes)
+        ctx = Context(business_date, manifest.timezone, settings.max_field_chars)
+        for _column, entity in src.references:
+            if entity not in snapshot_ids:
+                snapshot_ids[entity] = _snapshot_ids_in_force(conn, entity, business_date)
+            ctx.reference_ids[entity] = snapshot_ids[entity]
+        parsed = read_file(inspected, ctx, work / f"{src.entity}.good.csv", load_id)
+        parsed_files.append(parsed)
+        if src.is_snapshot:
+            snapshot_ids[src.entity] = _ids_in(parsed, src)
+        say(f"{business_date} {entry.name}: {parsed.rows_read} read, {parsed.rows_good} good,"
+            f" {parsed.rows_set_aside} set aside")
+        _check_threshold(business_date, [parsed], settings.quarantine_threshold)
+    return parsed_files
+
+
+def _ids_in(parsed: ParsedFile, src: contract.SourceFile) -> pa.Array:
+    """The ids of a snapshot's good records (they are the snapshot in force for later files)."""
+    names = ["load_id", "business_date", "source_row", *src.column_names]
+    table = pacsv.read_csv(
+        parsed.good_csv,
+        read_options=pacsv.ReadOptions(column_names=names),
+        convert_options=pacsv.ConvertOptions(include_columns=[src.id_column],
+                                             column_types={src.id_column: pa.string()}),
+    )
+    return table.column(src.id_column).combine_chunks()
+
+
+def _snapshot_ids_in_force(conn, entity: str, business_date: date) -> pa.Array:
+    """Ids of the latest snapshot delivered before this date (the one that stands)."""
+    src = contract.BY_ENTITY[entity]
+    query = sql.SQL(
+        "select {id} from raw.{table} where business_date ="
+        " (select max(business_date) from raw.{table} where business_date < %s)"
+    ).format(id=sql.Identifier(src.id_column), table=sql.Identifier(entity))
+    rows = conn.execute(query, (business_date,)).fetchall()
+    return pa.array([r[0] for r in rows], type=pa.string())
+
+
+def _check_threshold(business_date: date, parsed: list[ParsedFile], threshold: float) -> None:
+    for p in parsed:
+        if p.rows_read and p.rows_set_aside / p.rows_read > threshold:
+            raise FileFault(business_date, p.inspected.entry.name, contract.FAULT_THRESHOLD,
+                            f"{p.rows_set_aside} of {p.rows_read} records set aside"
+                            f" ({p.rows_set_aside / p.rows_read:.2%}), more than the {threshold:.2%} allowed")
+
+
+# ---- step 3: one transaction ------------------------------------------------------------
+
+
+def _publish_raw(conn, business_date: date, load_id: int, parsed: list[ParsedFile], say) -> None:
+    for src in contract.SOURCE_FILES:
+        conn.execute(sql.SQL("delete from raw.{} where business_date = %s").format(sql.Identifier(src.entity)),
+                     (business_date,))
+    for p in parsed:
+        src = p.inspected.entry.source
+        _copy_good_rows(conn, p, src)
+        if src.id_unique_across_history:
+            _set_aside_ids_of_other_dates(conn, p, src, load_id)
+        say(f"{business_date} {p.inspected.entry.name}: {p.rows_good} loaded")
+
+
+def _copy_good_rows(conn, p: ParsedFile, src: contract.SourceFile) -> None:
+    columns = sql.SQL(", ").join(
+        sql.Identifier(c) for c in ("load_id", "business_date", "source_row", *src.column_names))
+    copy = sql.SQL("copy {table} ({columns}) from stdin (format csv)").format(
+        table=sql.Identifier("raw", src.entity), columns=columns)
+    with conn.cursor() as cur, cur.copy(copy) as cp, p.good_csv.open("rb") as fh:
+        while chunk := fh.read(COPY_CHUNK):
+            cp.write(chunk)
+
+
+def _set_aside_ids_of_other_dates(conn, p: ParsedFile, src: contract.SourceFile, load_id: int) -> None:
+    """Ledger entries and calls are unique across all history: an id loaded for another date is set aside."""
+    query = sql.SQL(
+        "delete from raw.{t} n using raw.{t} o"
+        " where n.load_id = %s and o.{id} = n.{id} and o.business_date <> n.business_date"
+        " returning n.source_row"
+    ).format(t=sql.Identifier(src.entity), id=sql.Identifier(src.id_column))
+    rows = conn.execute(query, (load_id,)).fetchall()
+    if rows:
+        ordinals = sorted({r[0] for r in rows})
+        p.set_aside_ordinals({o: [f"duplicate_id:{src.id_column}"] for o in ordinals})
+        p.rows_good -= len(ordinals)
+
+
+def _write_audit(conn, business_date: date, load_id: int, parsed: list[ParsedFile]) -> None:
+    for p in parsed:
+        o = _outcome(p)
+        conn.execute(
+            "insert into audit.file_reconciliation (load_id, business_date, file_name, sha256, manifest_rows,"
+            " rows_read, rows_loaded, rows_quarantined) values (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (load_id, business_date, o.file_name, o.sha256, o.manifest_rows, o.rows_read, o.rows_loaded,
+             o.rows_quarantined),
+        )
+        if p.set_aside:
+            with conn.cursor() as cur, cur.copy(
+                "copy audit.quarantined_records (load_id, business_date, file_name, line_number, raw_record,"
+                " reasons) from stdin"
+            ) as cp:
+                for s in p.set_aside:
+                    # PostgreSQL text cannot hold NUL: keep it visible as the two characters \0
+                    cp.write_row((load_id, business_date, o.file_name, s.line_number,
+                                  s.raw_record.replace("\x00", "\\0"), s.reasons))
+
+
+def _outcome(p: ParsedFile) -> FileOutcome:
+    e = p.inspected.entry
+    return FileOutcome(e.name, p.inspected.sha256, e.rows, p.rows_read, p.rows_good, p.rows_set_aside)

@@ -1,0 +1,303 @@
+"""The raw load against a real PostgreSQL: record rules, file faults, idempotence, re-delivery."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import date
+
+import pytest
+
+from cdw.landing import contract
+from cdw.load import LoadFailed, load_date
+from tests.landing_builder import DAY, csv_bytes, valid_records, write_drop
+
+RAW_TABLES = [s.entity for s in contract.SOURCE_FILES]
+
+
+def raw_state(db, day: date = DAY) -> dict[str, list[tuple]]:
+    """Every raw row of the date, without the load id (which changes with every load)."""
+    state = {}
+    for entity in RAW_TABLES:
+        cols = ", ".join(contract.BY_ENTITY[entity].column_names)
+        state[entity] = db.execute(
+            f"select {cols} from raw.{entity} where business_date = %s order by 1", (day,)).fetchall()
+    return state
+
+
+def quarantined(db, load_id: int) -> list[tuple]:
+    return db.execute("select file_name, line_number, reasons from audit.quarantined_records"
+                      " where load_id = %s order by file_name, line_number", (load_id,)).fetchall()
+
+
+def statuses(db, day: date = DAY) -> list[tuple]:
+    return db.execute("select load_id, status from audit.load_runs_latest where business_date = %s"
+                      " order by load_id", (day,)).fetchall()
+
+
+# ---- record rules: each breaks exactly one rule and gets exactly that reason -------------
+
+# (entity, record index, changes, reasons)
+RECORD_CASES = [
+    ("transactions", 0, {"account_id": None}, ["missing_value:account_id"]),
+    ("transactions", 0, {"amount": "12.345"}, ["bad_value:amount"]),
+    ("transactions", 0, {"amount": "abc"}, ["bad_value:amount"]),
+    ("transactions", 0, {"amount": "0.00"}, ["not_positive:amount"]),
+    ("transactions", 0, {"amount": "-3.10"}, ["not_positive:amount"]),
+    ("transactions", 0, {"currency": "cny"}, ["unknown_code:currency"]),
+    ("transactions", 0, {"currency": "XXY"}, ["unknown_code:currency"]),
+    ("transactions", 0, {"direction": "IN"}, ["unknown_code:direction"]),
+    ("transactions", 0, {"txn_type": "GIFT"}, ["unknown_code:txn_type"]),
+    ("transactions", 0, {"channel": "FAX"}, ["unknown_code:channel"]),
+    ("transactions", 0, {"channel": "BRANCH"}, ["missing_value:branch_id"]),
+    ("transactions", 0, {"txn_type": "REVERSAL"}, ["missing_value:reverses_txn_id"]),
+    ("transactions", 0, {"txn_ts": "2026-03-02 09:15:02"}, ["bad_value:txn_ts"]),
+    ("transactions", 0, {"txn_ts": "2026-03-02T09:15:02"}, ["bad_value:txn_ts"]),
+    ("transactions", 0, {"txn_ts": "2026-02-30T09:15:02+08:00"}, ["bad_value:txn_ts"]),
+    ("transactions", 0, {"txn_ts": "2026-03-02T09:15:02+99:00"}, ["bad_value:txn_ts"]),
+    ("transactions", 0, {"txn_ts": "2026-03-01T23:59:59+08:00"}, ["wrong_business_date:txn_ts"]),
+    # 2026-03-01 16:30 UTC is 2026-03-02 00:30 in Shanghai: on the business date
+    ("transactions", 0, {"txn_ts": "2026-03-01T16:30:00Z"}, []),
+    ("transactions", 0, {"account_id": "A999"}, ["unknown_reference:account_id"]),
+    ("transactions", 0, {"txn_id": "x" * 41}, ["bad_value:txn_id"]),
+    ("transactions", 1, {"txn_id": "2026-03-02-T0000"}, ["duplicate_id:txn_id"]),
+    ("transactions", 0, {"balance_after": "-15.5"}, []),
+    ("transactions", 0, {"amount": "1.5", "currency": None}, ["missing_value:currency"]),
+    ("calls", 0, {"priority": 3}, ["out_of_range:priority"]),
+    ("calls", 0, {"priority": "1"}, ["bad_value:priority"]),
+    ("calls", 0, {"priority": True}, ["bad_value:priority"]),
+    ("calls", 0, {"csat_score": 0}, ["out_of_range:csat_score"]),
+    ("calls", 0, {"resolved": "yes"}, ["bad_value:resolved"]),
+    ("calls", 0, {"service": "MORTGAGE"}, ["unknown_code:service"]),
+    ("calls", 0, {"ivr_exit_ts": "2026-03-02T09:59:00+08:00"}, ["out_of_order:ivr_exit_ts"]),
+    ("calls", 0, {"queue_exit_ts": "2026-03-02T10:00:10+08:00"}, ["out_of_order:queue_exit_ts"]),
+    ("calls", 0, {"answer_ts": "2026-03-02T10:00:20+08:00"}, ["out_of_order:answer_ts"]),
+    ("calls", 0, {"end_ts": "2026-03-02T10:00:40+08:00"}, ["out_of_order:end_ts"]),
+    ("calls", 0, {"answer_ts": None}, ["missing_value:answer_ts"]),
+    ("calls", 0, {"agent_id": None}, ["missing_value:agent_id"]),
+    ("calls", 0, {"agent_id": "AG404"}, ["unknown_reference:agent_id"]),
+    ("calls", 0, {"outcome": "ABANDONED", "answer_ts": None, "agent_id": None, "hold_seconds": None,
+                  "queue_entry_ts": None, "queue_exit_ts": None}, ["missing_value:queue_entry_ts"]),
+    ("calls", 0, {"hold_seconds": 400}, ["out_of_range:hold_seconds"]),
+    ("calls", 0, {"hold_seconds": -1}, ["out_of_range:hold_seconds"]),
+    ("calls", 0, {"ivr_entry_ts": "2026-03-01T10:00:00+08:00"}, ["wrong_business_date:ivr_entry_ts"]),
+    ("calls", 1, {"call_id": "2026-03-02-K0"}, ["duplicate_id:call_id"]),
+    ("customers", 3, {"birth_date": "2030-01-01"}, ["out_of_range:birth_date"]),
+    ("customers", 3, {"birth_date": "1900-01-01"}, ["out_of_range:birth_date"]),
+    ("customers", 3, {"birth_date": "1905-03-02"}, ["out_of_range:birth_date"]),  # 121 today
+    ("customers", 3, {"birth_date": "1905-03-03"}, []),  # 120 until tomorrow
+    ("customers", 3, {"gender": "X"}, ["unknown_code:gender"]),
+    ("customers", 3, {"join_date": "2020-13-01"}, ["bad_value:join_date"]),
+    ("accounts", 3, {"customer_id": "C999"}, ["unknown_reference:customer_id"]),
+    ("accounts", 3, {"close_date": "2019-01-01", "status": "CLOSED"}, ["out_of_order:close_date"]),
+    ("agents", 1, {"hire_date": None}, ["missing_value:hire_date"]),
+]
+
+
+@pytest.mark.parametrize(("entity", "index", "changes", "reasons"), RECORD_CASES,
+                         ids=[f"{c[0]}-{'-'.join(c[2])}-{'-'.join(c[3]) or 'valid'}" for c in RECORD_CASES])
+def test_each_record_rule_sets_aside_with_its_reason(tmp_path, db, monkeypatch, entity, index, changes, reasons):
+    monkeypatch.setenv("CDW_QUARANTINE_THRESHOLD", "1")  # look at the record, not the share
+    records = valid_records()
+    if entity == "accounts":
+        # no ledger entry may reference the account set aside, or it cascades
+        records["transactions"] = [t for t in records["transactions"] if t["account_id"] != "A4"]
+    if entity == "customers":  # a customer nobody references, so nothing cascades
+        records["customers"].append(dict(records["customers"][0], customer_id="C4"))
+    if entity == "agents":
+        records["calls"] = [c for c in records["calls"] if c["agent_id"] != "AG2"]
+    records[entity][index].update(changes)
+    write_drop(tmp_path, records)
+    result = load_date(tmp_path, DAY)
+    rows = quarantined(db, result.load_id)
+    file_name = contract.BY_ENTITY[entity].base_name
+    if reasons:
+        header = 1 if entity != "calls" else 0
+        assert rows == [(file_name, index + 1 + header, reasons)]
+    else:
+        assert rows == []
+    for f in result.files:
+        assert f.rows_read == f.manifest_rows == f.rows_loaded + f.rows_quarantined
+
+
+def test_malformed_lines_are_set_aside_with_their_text(tmp_path, db, monkeypatch):
+    monkeypatch.setenv("CDW_QUARANTINE_THRESHOLD", "1")
+    records = valid_records()
+    # a quoted field spanning two lines is valid; a short line and a blank line are not
+    records["transactions"][1]["counterparty_account"] = "multi\nline"
+    header, *rows = [csv_bytes("transactions", [r]).decode().split("\n", 1)[1]
+                     for r in records["transactions"]]
+    text = csv_bytes("transactions", []).decode()  # header line
+    text += header + rows[0] + rows[1]  # lines 2, 3-4, 5
+    text += "short,line\n" + rows[2] + "\n" + "".join(rows[3:])  # line 6, 7, blank 8, 9...
+    txn_bytes = text.encode()
+    calls = b'{"call_id": "x", "call_id": "y"}\nnot json\n[1, 2]\n'
+    write_drop(tmp_path, records, raw_files={"transactions.csv": txn_bytes, "calls.jsonl": calls},
+               rows_override={"transactions.csv": 12, "calls.jsonl": 3})
+    result = load_date(tmp_path, DAY)
+    rows = db.execute("select file_name, line_number, raw_record, reasons from audit.quarantined_records"
+                      " where load_id = %s order by 1, 2", (result.load_id,)).fetchall()
+    assert rows == [
+        ("calls.jsonl", 1, '{"call_id": "x", "call_id": "y"}', ["malformed_record:line"]),
+        ("calls.jsonl", 2, "not json", ["malformed_record:line"]),
+        ("calls.jsonl", 3, "[1, 2]", ["malformed_record:line"]),
+        ("transactions.csv", 6, "short,line", ["malformed_record:line"]),
+        ("transactions.csv", 8, "", ["malformed_record:line"]),
+    ]
+    by_file = {f.file_name: f for f in result.files}
+    assert by_file["transactions.csv"].rows_loaded == 10
+    assert db.execute("select count(*) from raw.transactions where counterparty_account = %s",
+                      ("multi\nline",)).fetchone()[0] == 1
+
+
+def test_gb18030_and_bom_and_gzip(tmp_path, db):
+    records = valid_records()
+    drop = write_drop(tmp_path, records, encoding={"customers": "gb18030"}, gz=("transactions", "calls"))
+    result = load_date(tmp_path, DAY)
+    names = [r[0] for r in db.execute("select full_name from raw.customers order by customer_id")]
+    assert names == ["王伟", "李娜", "张敏"]
+    assert {f.file_name for f in result.files} >= {"transactions.csv.gz", "calls.jsonl.gz"}
+    assert drop.exists()
+
+
+def test_utf8_bom_is_accepted(tmp_path, db):
+    records = valid_records()
+    data = b"\xef\xbb\xbf" + csv_bytes("agents", records["agents"])
+    write_drop(tmp_path, records, raw_files={"agents.csv": data})
+    load_date(tmp_path, DAY)
+    assert db.execute("select count(*) from raw.agents").fetchone()[0] == 2
+
+
+# ---- file faults: the exact fault, and nothing of the date loaded ----------------------------
+
+
+def _fault_drop(tmp_path, fault: str) -> None:
+    records = valid_records()
+    if fault == contract.FAULT_MISSING_MANIFEST:
+        write_drop(tmp_path, records, manifest=False)
+    elif fault == contract.FAULT_CHECKSUM:
+        drop = write_drop(tmp_path, records)
+        with (drop / "transactions.csv").open("ab") as fh:
+            fh.write(b"x")
+    elif fault == contract.FAULT_ROW_COUNT:
+        write_drop(tmp_path, records, rows_override={"transactions.csv": 11})
+    elif fault == contract.FAULT_MISSING_COLUMNS:
+        cols = [c for c in contract.TRANSACTIONS.column_names if c != "currency"]
+        write_drop(tmp_path, records, raw_files={"transactions.csv": csv_bytes("transactions",
+                                                                                records["transactions"], cols)})
+    elif fault == contract.FAULT_UNDECODABLE:
+        data = csv_bytes("customers", records["customers"]).replace("李娜".encode(), b"\xff\xfe")
+        write_drop(tmp_path, records, raw_files={"customers.csv": data})
+    elif fault == contract.FAULT_TRUNCATED:
+        data = gzip.compress(csv_bytes("transactions", records["transactions"] * 50), mtime=0)
+        write_drop(tmp_path, records, gz=("transactions",), raw_files={"transactions.csv.gz": data[:-40]})
+    elif fault == contract.FAULT_MISSING_FILE:
+        drop = write_drop(tmp_path, records)
+        (drop / "agents.csv").unlink()
+    elif fault == contract.FAULT_UNSAFE_PATH:
+        write_drop(tmp_path, records, manifest_extra={"files": {
+            "../../etc/passwd": {"rows": 1, "sha256": "0" * 64},
+            "transactions.csv": {"rows": 1, "sha256": "0" * 64}, "calls.jsonl": {"rows": 1, "sha256": "0" * 64}}})
+    elif fault == contract.FAULT_BAD_MANIFEST:
+        write_drop(tmp_path, records, manifest_extra={"business_date": "2026-03-01"})
+    elif fault == contract.FAULT_THRESHOLD:
+        records["transactions"][0]["amount"] = "0"
+    else:
+        raise AssertionError(fault)
+    if fault == contract.FAULT_THRESHOLD:
+        write_drop(tmp_path, records)
+
+
+FAULT_CASES = [
+    (contract.FAULT_MISSING_MANIFEST, "_manifest.json"),
+    (contract.FAULT_CHECKSUM, "transactions.csv"),
+    (contract.FAULT_ROW_COUNT, "transactions.csv"),
+    (contract.FAULT_MISSING_COLUMNS, "transactions.csv"),
+    (contract.FAULT_UNDECODABLE, "customers.csv"),
+    (contract.FAULT_TRUNCATED, "transactions.csv.gz"),
+    (contract.FAULT_MISSING_FILE, "agents.csv"),
+    (contract.FAULT_UNSAFE_PATH, "../../etc/passwd"),
+    (contract.FAULT_BAD_MANIFEST, "_manifest.json"),
+    (contract.FAULT_THRESHOLD, "transactions.csv"),
+]
+
+
+@pytest.mark.parametrize(("fault", "file_name"), FAULT_CASES, ids=[c[0] for c in FAULT_CASES])
+def test_each_file_fault_fails_the_date_and_loads_nothing(tmp_path, db, fault, file_name):
+    # a good earlier load of the date must survive the faulty re-delivery untouched
+    good_root = tmp_path / "good"
+    write_drop(good_root)
+    first = load_date(good_root, DAY)
+    before = raw_state(db)
+
+    bad_root = tmp_path / "bad"
+    _fault_drop(bad_root, fault)
+    with pytest.raises(LoadFailed) as failure:
+        load_date(bad_root, DAY)
+    message = str(failure.value)
+    assert failure.value.code == fault
+    assert message.startswith(f"{DAY} {file_name}: {fault}:")
+    assert "\n" not in message
+    assert raw_state(db) == before
+    assert statuses(db)[-1][1] == "FAILED"
+    assert (first.load_id, "LOADED") in statuses(db)
+    reason = db.execute("select failure_reason from audit.load_runs where status = 'FAILED'").fetchone()[0]
+    assert reason == message
+
+
+def test_loading_the_same_drop_twice_gives_the_same_raw_state(tmp_path, db):
+    write_drop(tmp_path)
+    first = load_date(tmp_path, DAY)
+    state = raw_state(db)
+    second = load_date(tmp_path, DAY)
+    assert raw_state(db) == state
+    assert statuses(db) == [(first.load_id, "SUPERSEDED"), (second.load_id, "LOADED")]
+    counts = db.execute("select file_name, manifest_rows, rows_read, rows_loaded, rows_quarantined"
+                        " from audit.file_reconciliation where load_id = %s order by 1", (second.load_id,)).fetchall()
+    assert [c[0] for c in counts] == sorted(["accounts.csv", "agents.csv", "calls.jsonl", "customers.csv",
+                                             "transactions.csv"])
+    assert all(c[1] == c[2] == c[3] + c[4] for c in counts)
+
+
+def test_redelivery_replaces_the_date_and_keeps_other_dates(tmp_path, db):
+    other = date(2026, 3, 3)
+    write_drop(tmp_path, valid_records(other), day=other)
+    write_drop(tmp_path)
+    load_date(tmp_path, other)
+    load_date(tmp_path, DAY)
+    other_state = raw_state(db, other)
+
+    corrected = valid_records()
+    corrected["transactions"] = corrected["transactions"][:7]
+    corrected["transactions"][0]["amount"] = "99.00"
+    write_drop(tmp_path, corrected)
+    load_date(tmp_path, DAY)
+    assert db.execute("select count(*), sum(amount) filter (where txn_id = '2026-03-02-T0000')"
+                      " from raw.transactions where business_date = %s", (DAY,)).fetchone() == (7, 99)
+    assert raw_state(db, other) == other_state
+
+
+def test_ids_loaded_for_another_date_are_set_aside(tmp_path, db, monkeypatch):
+    monkeypatch.setenv("CDW_QUARANTINE_THRESHOLD", "1")
+    other = date(2026, 3, 3)
+    write_drop(tmp_path)
+    load_date(tmp_path, DAY)
+    records = valid_records(other)
+    records["transactions"][2]["txn_id"] = "2026-03-02-T0005"  # already a ledger entry of 03-02
+    write_drop(tmp_path, records, day=other)
+    result = load_date(tmp_path, other)
+    assert quarantined(db, result.load_id) == [("transactions.csv", 4, ["duplicate_id:txn_id"])]
+    f = next(f for f in result.files if f.file_name == "transactions.csv")
+    assert (f.rows_read, f.rows_loaded, f.rows_quarantined) == (10, 9, 1)
+    assert db.execute("select count(*) from raw.transactions where txn_id = '2026-03-02-T0005'").fetchone()[0] == 1
+
+
+def test_a_snapshot_absent_from_the_drop_stands_from_the_previous_date(tmp_path, db):
+    write_drop(tmp_path)
+    load_date(tmp_path, DAY)
+    nxt = date(2026, 3, 3)
+    records = valid_records(nxt)
+    del records["agents"], records["accounts"]
+    write_drop(tmp_path, records, day=nxt)
+    result = load_date(tmp_path, nxt)
+    assert sum(f.rows_quarantined for f in result.files) == 0
+    assert db.execute("select count(*) from raw.agents where business_date = %s", (nxt,)).fetchone()[0] == 0
