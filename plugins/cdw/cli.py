@@ -88,7 +88,16 @@ def _cmd_generate(args) -> int:
 
     if args.end < args.start:
         raise UsageError(f"--end {args.end} is before --start {args.start}")
-    result = generate_landing(
+    try:
+        result = _generate(generate_landing, args)
+    except ValueError as exc:  # the generator's word on bad arguments
+        raise UsageError(str(exc)) from None
+    print(result.summary)
+    return EXIT_OK
+
+
+def _generate(generate_landing, args):
+    return generate_landing(
         out=args.out,
         start=args.start,
         end=args.end,
@@ -102,8 +111,6 @@ def _cmd_generate(args) -> int:
         defects=args.defects,
         progress=_progress,
     )
-    print(result.summary)
-    return EXIT_OK
 
 
 def _cmd_load(args) -> int:

@@ -194,6 +194,8 @@ def _check_drop(conn, drop: Path, manifest: Manifest, load_id: int, work: Path, 
 
 def _ids_in(parsed: ParsedFile, src: contract.SourceFile) -> pa.Array:
     """The ids of a snapshot's good records (they are the snapshot in force for later files)."""
+    if parsed.rows_good == 0:
+        return pa.array([], type=pa.string())
     names = ["load_id", "business_date", "source_row", *src.column_names]
     table = pacsv.read_csv(
         parsed.good_csv,

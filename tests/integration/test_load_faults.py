@@ -1,0 +1,112 @@
+"""A load killed mid-COPY leaves nothing half-visible, and a rerun gives the uninterrupted result."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from cdw.load import load_date
+from tests.integration.test_load import raw_state, statuses
+from tests.landing_builder import DAY, valid_records, write_drop
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+
+def big_records(n: int) -> dict[str, list[dict]]:
+    """A drop whose ledger file is large enough that its COPY takes a while."""
+    records = valid_records()
+    template = records["transactions"][0]
+    d = DAY.isoformat()
+    records["transactions"] = [
+        dict(template, txn_id=f"{d}-B{i:08d}", txn_ts=f"{d}T{9 + i % 12:02d}:{i % 60:02d}:02+08:00",
+             amount=f"{1 + i % 500}.25", balance_after=f"{1000 + i}.00", counterparty_bank="ICBC " * 20)
+        for i in range(n)
+    ]
+    return records
+
+
+def _wait_for_copy(url: str, proc: subprocess.Popen, table: str, timeout: float = 120) -> int:
+    """Block until the loader's COPY into ``table`` has written rows; return how many."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "the load finished before it could be killed"
+            row = conn.execute(
+                "select p.tuples_processed from pg_stat_progress_copy p join pg_class c on c.oid = p.relid"
+                " where c.relname = %s and p.datname = current_database()", (table,)).fetchone()
+            if row and row[0] > 0:
+                return row[0]
+            time.sleep(0.02)
+    raise AssertionError("the COPY never started")
+
+
+def test_sigkill_in_the_middle_of_copy_then_rerun(tmp_path, warehouse_url, db):
+    # a good first delivery of the date is what analysts had; a re-delivery is killed mid-COPY
+    first_root = tmp_path / "first"
+    write_drop(first_root)
+    load_date(first_root, DAY)
+    before = raw_state(db)
+
+    root = tmp_path / "redelivery"
+    write_drop(root, big_records(200_000))
+    env = dict(os.environ, CDW_WAREHOUSE_URL=warehouse_url)
+    proc = subprocess.Popen([sys.executable, "-m", "cdw.cli", "load", "--landing", str(root), "--date", str(DAY)],
+                            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    copied = _wait_for_copy(warehouse_url, proc, "transactions")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert copied < 200_000
+
+    # the server ends the dead session's transaction: the earlier delivery is intact
+    deadline = time.monotonic() + 30
+    while db.execute("select count(*) from pg_stat_activity where application_name = 'cdw'"
+                     " and datname = current_database() and pid <> pg_backend_pid()").fetchone()[0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert raw_state(db) == before
+    assert statuses(db)[-1][1] == "RUNNING"  # the killed load never got to say otherwise
+
+    result = load_date(root, DAY)
+    after_rerun = raw_state(db)
+    assert len(after_rerun["transactions"]) == 200_000
+    # the killed load is now on record as FAILED (abandoned), the rerun as LOADED
+    latest = statuses(db)
+    assert [s for _, s in latest] == ["SUPERSEDED", "FAILED", "LOADED"]
+    assert latest[-1][0] == result.load_id
+    reason = db.execute("select failure_reason from audit.load_runs_latest where status = 'FAILED'").fetchone()[0]
+    assert reason.startswith("abandoned")
+
+    # identical to an uninterrupted load of the same drop into an empty warehouse
+    db.execute("delete from raw.transactions; delete from raw.calls; delete from raw.customers;"
+               " delete from raw.accounts; delete from raw.agents")
+    load_date(root, DAY)
+    assert raw_state(db) == after_rerun
+
+
+def test_two_loads_of_the_same_date_never_interleave(tmp_path, warehouse_url, db):
+    root = tmp_path / "drop"
+    write_drop(root, big_records(40_000))
+    env = dict(os.environ, CDW_WAREHOUSE_URL=warehouse_url)
+    cmd = [sys.executable, "-m", "cdw.cli", "load", "--landing", str(root), "--date", str(DAY)]
+    procs = [subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert db.execute("select count(*), count(distinct txn_id) from raw.transactions").fetchone() == (40_000,
+                                                                                                     40_000)
+    runs = db.execute("select load_id, status, started_at, finished_at from audit.load_runs"
+                      " where status in ('RUNNING', 'LOADED') order by event_id").fetchall()
+    # the second load started only after the first had finished (it waited on the date's lock)
+    first_id = runs[0][0]
+    first_done = next(r[3] for r in runs if r[0] == first_id and r[1] == "LOADED")
+    second_start = next(r[2] for r in runs if r[0] != first_id and r[1] == "RUNNING")
+    assert second_start >= first_done
+    assert [s for _, s in statuses(db)] == ["SUPERSEDED", "LOADED"]

@@ -1,0 +1,397 @@
+"""The landing generator: determinism, manifests, realism of the bank's data, known defects."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import zlib
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cdw.generate import generate_landing
+from cdw.landing import contract
+
+START, END = date(2026, 3, 27), date(2026, 4, 2)  # a weekend and a month end
+SMALL = dict(customers=600, agents=30, transactions_per_day=3000, calls_per_day=400)
+DEPOSITS = {"CURRENT", "SAVINGS", "TIME_DEPOSIT", "WEALTH"}
+FX = {"CNY": 1.0, "USD": 7.2, "HKD": 0.92}
+
+
+def _days(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir())
+
+
+def _text(path: Path, encoding: str = "utf-8") -> str:
+    data = path.read_bytes()
+    return (gzip.decompress(data) if path.name.endswith(".gz") else data).decode(encoding)
+
+
+def _csv(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
+    # a deliberately malformed record (defects mode) is skipped here: the loader sets it aside
+    return pd.read_csv(
+        io.StringIO(_text(path, encoding)), dtype=str, keep_default_na=False, on_bad_lines="skip"
+    )
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("landing")
+    generate_landing(out, START, END, seed=7, **SMALL)
+    return out
+
+
+@pytest.fixture(scope="module")
+def ledger(landing) -> pd.DataFrame:
+    tx = pd.concat([_csv(d / "transactions.csv.gz").assign(day=d.name) for d in _days(landing)])
+    tx["amt"] = tx.amount.astype(float)
+    tx["bal"] = tx.balance_after.astype(float)
+    return tx
+
+
+@pytest.fixture(scope="module")
+def calls(landing) -> pd.DataFrame:
+    frames = []
+    for d in _days(landing):
+        recs = [json.loads(line) for line in _text(d / "calls.jsonl.gz").splitlines()]
+        assert all(list(r) == list(contract.CALLS.column_names) for r in recs)  # every field, always
+        frames.append(pd.DataFrame(recs).assign(day=d.name))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _ts(s: pd.Series) -> pd.Series:
+    return pd.to_datetime(s, utc=True, format="ISO8601")
+
+
+# ---- files and manifests ---------------------------------------------------------------
+
+
+def test_same_seed_same_bytes(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    args = dict(seed=3, customers=200, agents=12, transactions_per_day=800, calls_per_day=150)
+    generate_landing(a, date(2026, 3, 6), date(2026, 3, 8), **args)
+    generate_landing(b, date(2026, 3, 6), date(2026, 3, 8), **args)
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    generate_landing(b, date(2026, 3, 6), date(2026, 3, 8), **{**args, "seed": 4})
+    assert (a / "2026-03-06/customers.csv").read_bytes() != (b / "2026-03-06/customers.csv").read_bytes()
+
+
+def test_manifest_lists_every_file_with_rows_and_checksum(landing):
+    for d in _days(landing):
+        manifest = json.loads((d / "_manifest.json").read_text())
+        assert manifest["business_date"] == d.name
+        assert manifest["timezone"] == "Asia/Shanghai"
+        assert manifest["generated_at"] == f"{date.fromisoformat(d.name) + timedelta(days=1)}T01:10:00+08:00"
+        on_disk = {p.name for p in d.iterdir()} - {"_manifest.json"}
+        assert set(manifest["files"]) == on_disk
+        weekend = date.fromisoformat(d.name).weekday() >= 5
+        assert ("agents.csv" in on_disk) != weekend  # the roster does not change at weekends
+        for name, entry in manifest["files"].items():
+            assert entry["sha256"] == hashlib.sha256((d / name).read_bytes()).hexdigest()
+            text = _text(d / name)
+            lines = text.splitlines()
+            assert entry["rows"] == (len(lines) if name.startswith("calls") else len(lines) - 1)
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="before"):
+        generate_landing(tmp_path, date(2026, 3, 2), date(2026, 3, 1))
+    with pytest.raises(ValueError, match="time zone"):
+        generate_landing(tmp_path, date(2026, 3, 2), date(2026, 3, 2), timezone="Mars/Olympus")
+    with pytest.raises(ValueError, match="customers"):
+        generate_landing(tmp_path, date(2026, 3, 2), date(2026, 3, 2), customers=0)
+    with pytest.raises(ValueError, match="at least 8 business dates"):
+        generate_landing(tmp_path, date(2026, 3, 2), date(2026, 3, 8), defects=True)
+
+
+# ---- ledger ------------------------------------------------------------------------------
+
+
+def test_channel_mix(ledger):
+    share = ledger.channel.value_counts(normalize=True) * 100
+    assert abs(share.get("ATM", 0) + share.get("POS", 0) - 50) <= 5
+    assert abs(share.get("PHONE", 0) - 27) <= 5
+    assert abs(share.get("BRANCH", 0) - 15) <= 5
+    assert abs(share.get("ONLINE", 0) + share.get("MOBILE", 0) - 8) <= 5
+
+
+def test_ledger_values_follow_the_contract(ledger):
+    assert ledger.amount.str.fullmatch(r"\d{1,16}\.\d{2}").all() and (ledger.amt > 0).all()
+    assert ledger.balance_after.str.fullmatch(r"-?\d{1,16}\.\d{2}").all()
+    assert (ledger.txn_ts.str[:10] == ledger.day).all()
+    assert ledger.txn_ts.str.endswith("+08:00").all()
+    assert ledger.txn_id.is_unique
+    branch = ledger[ledger.channel == "BRANCH"]
+    assert len(branch) and (branch.branch_id != "").all()
+    assert (ledger[ledger.channel != "BRANCH"].branch_id == "").all()
+    moves = ledger[ledger.txn_type.isin(["TRANSFER", "PAYMENT"])]
+    assert (moves.counterparty_account != "").all() and (moves.counterparty_bank != "").all()
+    hour = ledger.txn_ts.str[11:13].astype(int)
+    assert (hour.between(1, 4)).mean() < 0.02  # few entries at night
+    assert hour.between(10, 11).mean() > 3 * hour.between(1, 4).mean()
+
+
+def test_balance_chain_holds_for_every_account(landing, ledger):
+    tx = ledger.sort_values(["account_id", "txn_ts", "txn_id"])
+    signed = np.where(tx.direction == "CREDIT", tx.amt, -tx.amt)
+    prev = tx.groupby("account_id").bal.shift()
+    ok = prev.isna() | ((prev + signed - tx.bal).abs() < 0.005)
+    assert ok.all(), tx[~ok].head()
+    accounts = _csv(_days(landing)[-1] / "accounts.csv")
+    product = tx.account_id.map(accounts.set_index("account_id")["product"])
+    assert set(product[tx.bal < 0]) <= {"CURRENT"}  # overdraft only on current accounts
+    status = tx.account_id.map(accounts.set_index("account_id").status)
+    assert not (status == "DORMANT").any()
+
+
+def test_month_end_interest_and_fees_by_the_bank(ledger):
+    system = ledger[ledger.channel == "SYSTEM"]
+    assert set(system.day) == {"2026-03-31"}
+    assert set(zip(system.txn_type, system.direction, strict=True)) == {
+        ("INTEREST", "CREDIT"),
+        ("FEE", "DEBIT"),
+    }
+
+
+def test_reversals_point_to_an_earlier_entry(ledger):
+    rev = ledger[ledger.txn_type == "REVERSAL"]
+    assert len(rev) > 0
+    orig = ledger.set_index("txn_id").loc[rev.reverses_txn_id]
+    assert (orig.account_id.to_numpy() == rev.account_id.to_numpy()).all()
+    assert (orig.txn_ts.to_numpy() <= rev.txn_ts.to_numpy()).all()
+    assert (orig.amount.to_numpy() == rev.amount.to_numpy()).all()
+
+
+def _deposits_by_customer(landing, ledger):
+    accounts = _csv(_days(landing)[-1] / "accounts.csv")
+    last = ledger.sort_values(["txn_ts", "txn_id"]).groupby("account_id").tail(1)
+    last = last.merge(accounts, on="account_id", suffixes=("", "_acc"))
+    dep = last[last["product"].isin(DEPOSITS)]
+    cny = dep.bal.clip(lower=0) * dep.currency.map(FX)
+    # only customers whose deposit accounts all show a balance in the range
+    seen = set(dep.account_id)
+    held = accounts[accounts["product"].isin(DEPOSITS) & (accounts.status == "ACTIVE")]
+    complete = held.groupby("customer_id").account_id.apply(lambda s: set(s) <= seen)
+    total = cny.groupby(dep.customer_id).sum()
+    return total, total[total.index.isin(complete[complete].index)]
+
+
+def test_wealth_is_concentrated(landing, ledger):
+    total, _ = _deposits_by_customer(landing, ledger)
+    top = total.sort_values(ascending=False).iloc[: len(total) // 5].sum() / total.sum()
+    assert 0.70 <= top <= 0.90
+
+
+def test_segment_follows_deposits_for_most(landing, ledger):
+    _, total = _deposits_by_customer(landing, ledger)
+    customers = _csv(_days(landing)[-1] / "customers.csv").set_index("customer_id")
+    tier = pd.cut(total, [-1, 100_000, 1_000_000, 1e18], labels=["MASS", "AFFLUENT", "PRIVATE"], right=False)
+    agree = (customers.segment.reindex(total.index) == tier.astype(str)).mean()
+    assert agree >= 0.85
+    assert set(customers.segment) == {"MASS", "AFFLUENT", "PRIVATE"}
+
+
+def test_master_data_changes_over_the_days(landing):
+    days = _days(landing)
+    first, last = _csv(days[0] / "customers.csv"), _csv(days[-1] / "customers.csv")
+    assert len(last) > len(first)
+    new = last[~last.customer_id.isin(first.customer_id)]
+    assert set(new.join_date) <= {d.name for d in days[1:]}
+    both = first.merge(last, on="customer_id", suffixes=("_a", "_b"))
+    for col in ("segment", "city", "kyc_status", "education"):
+        assert (both[f"{col}_a"] != both[f"{col}_b"]).any(), col
+    assert first.full_name.str.contains(r"[\u4e00-\u9fff]").all()
+    accounts = _csv(days[-1] / "accounts.csv")
+    assert 1.5 <= len(accounts) / len(last) <= 2.5
+    assert {"ACTIVE", "DORMANT", "CLOSED"} == set(accounts.status)
+    closed = accounts[accounts.status == "CLOSED"]
+    assert (closed.close_date >= closed.open_date).all() and (closed.close_date != "").all()
+    assert accounts.currency.value_counts(normalize=True)["CNY"] > 0.85
+    assert {"USD", "HKD"} <= set(accounts.currency)
+
+
+# ---- calls -------------------------------------------------------------------------------
+
+
+def test_call_timestamps_are_ordered(calls):
+    t = {
+        c: _ts(calls[c])
+        for c in ("ivr_entry_ts", "ivr_exit_ts", "queue_entry_ts", "queue_exit_ts", "answer_ts", "end_ts")
+    }
+    assert (calls.ivr_entry_ts.str[:10] == calls.day).all()
+    assert (t["ivr_exit_ts"] >= t["ivr_entry_ts"]).all()
+    q = calls.queue_entry_ts.notna()
+    assert (t["queue_entry_ts"][q] >= t["ivr_exit_ts"][q]).all()
+    assert (t["queue_exit_ts"][q] >= t["queue_entry_ts"][q]).all()
+    a = calls.answer_ts.notna()
+    assert (t["answer_ts"][a & q] >= t["queue_entry_ts"][a & q]).all()
+    for col in t:
+        has = calls[col].notna()
+        assert (t["end_ts"][has] >= t[col][has]).all(), col
+    assert (calls.end_ts.str[:10] > calls.day).any()  # some calls end after midnight
+
+
+def test_call_outcomes(calls):
+    answered = calls[calls.outcome == "ANSWERED"]
+    abandoned = calls[calls.outcome == "ABANDONED"]
+    ivr_only = calls[calls.outcome == "IVR_ONLY"]
+    assert answered.agent_id.notna().all() and answered.answer_ts.notna().all()
+    assert abandoned.queue_entry_ts.notna().all() and abandoned.agent_id.isna().all()
+    assert abandoned.answer_ts.isna().all()
+    assert ivr_only.queue_entry_ts.isna().all() and ivr_only.agent_id.isna().all()
+    waited = (_ts(abandoned.queue_exit_ts) - _ts(abandoned.queue_entry_ts)).dt.total_seconds()
+    assert (waited < 5).any()
+    assert 0.02 < len(abandoned) / calls.queue_entry_ts.notna().sum() < 0.20
+    talk = (_ts(answered.end_ts) - _ts(answered.answer_ts)).dt.total_seconds()
+    assert (answered.hold_seconds <= talk).all() and (answered.wrap_up_seconds >= 0).all()
+    complaint = (answered.reason_code == "COMPLAINT").mean()
+    assert 0.01 <= complaint <= 0.08
+    assert 0.2 <= answered.csat_score.notna().mean() <= 0.4
+    assert answered.csat_score.dropna().between(1, 5).all()
+    assert answered.resolved.isin([True, False]).all()
+
+
+def test_call_arrivals_peak_in_office_hours(calls):
+    hour = calls.ivr_entry_ts.str[11:13].astype(int)
+    by_hour = hour.value_counts().reindex(range(24), fill_value=0)
+    assert by_hour[10] > 5 * by_hour[3] and by_hour[14] > 5 * by_hour[3]
+    assert by_hour[10] > by_hour[12] and by_hour[14] > by_hour[12]
+    per_day = calls.groupby("day").size()
+    weekend = [d for d in per_day.index if date.fromisoformat(d).weekday() >= 5]
+    assert per_day.drop(weekend).min() > per_day[weekend].max()
+
+
+def test_callers_services_and_agents(landing, calls):
+    days = _days(landing)
+    customers = _csv(days[-1] / "customers.csv").set_index("customer_id")
+    prospects = calls[calls.service == "PROSPECT"]
+    assert len(prospects) and prospects.customer_id.isna().all()
+    assert calls[calls.service != "PROSPECT"].customer_id.isna().any()  # unidentified callers
+    premium = calls[(calls.service == "PREMIUM") & calls.customer_id.notna()]
+    assert customers.segment.reindex(premium.customer_id).isin(["AFFLUENT", "PRIVATE"]).mean() > 0.9
+    number = calls.caller_number.dropna()
+    assert number.str.fullmatch(r"\+86\d{9,11}").all()
+    out = calls[calls.direction == "OUTBOUND"]
+    assert len(out) and out.campaign_id.str.fullmatch(r"CMP-2026Q[12]-(CARD|WEALTH)").all()
+    assert (out.reason_code == "SALES").any()
+    assert calls[calls.direction == "INBOUND"].campaign_id.isna().all()
+    roster = set()
+    for d in days:  # the roster in force: the latest agents snapshot
+        if (d / "agents.csv").exists():
+            roster = set(_csv(d / "agents.csv").agent_id)
+        agents = calls[(calls.day == d.name) & calls.agent_id.notna()].agent_id
+        assert set(agents) <= roster
+    teams = _csv(days[0] / "agents.csv")
+    assert {"RETAIL-A", "PREMIUM", "CARDS", "DIGITAL"} <= set(teams.team)
+    assert set(teams.site) == {"Shanghai", "Chengdu"}
+
+
+# ---- defects -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def defective(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("defects")
+    generate_landing(
+        out, date(2026, 3, 2), date(2026, 3, 10), seed=11, defects=True,
+        customers=300, agents=20, transactions_per_day=1500, calls_per_day=250,
+    )  # fmt: skip
+    return out
+
+
+def test_expected_outcome_covers_every_rule_and_fault(defective):
+    expected = json.loads((defective / "_expected.json").read_text())
+    assert expected["generator"]["seed"] == 11
+    dates = expected["dates"]
+    assert list(dates) == [d.name for d in _days(defective)]
+    faults = [v["fault"]["code"] for v in dates.values() if v["status"] == "FAILED"]
+    assert faults == [
+        "checksum_mismatch", "row_count_mismatch", "missing_columns", "undecodable",
+        "truncated_compression", "missing_manifest", "quarantine_threshold_exceeded",
+    ]  # fmt: skip
+    assert list(dates.values())[-1]["files"]
+    rules = set()
+    for v in dates.values():
+        for f in v.get("files", {}).values():
+            assert f["rows_loaded"] + f["rows_quarantined"] == f["rows_read"]
+            assert sum(f["reasons"].values()) == f["rows_quarantined"]  # one defect per record
+            rules.update(r.split(":")[0] for r in f["reasons"])
+    assert rules == set(contract.RULES)
+
+
+def test_clean_dates_stay_under_the_threshold(defective):
+    dates = json.loads((defective / "_expected.json").read_text())["dates"]
+    for day, v in dates.items():
+        if v["status"] == "LOADED":
+            for name, f in v["files"].items():
+                assert f["rows_quarantined"] / f["rows_read"] <= 0.01, (day, name)
+                manifest = json.loads((defective / day / "_manifest.json").read_text())
+                assert manifest["files"][name]["rows"] == f["rows_read"]
+    last = list(dates.values())[-1]
+    (f,) = last["files"].values()
+    assert f["rows_quarantined"] / f["rows_read"] > 0.01
+
+
+def test_faulty_files_are_faulty_in_the_intended_way(defective):
+    dates = json.loads((defective / "_expected.json").read_text())["dates"]
+    by_code = {v["fault"]["code"]: (day, v["fault"]["file"]) for day, v in dates.items() if "fault" in v}
+
+    def entry(code):
+        day, name = by_code[code]
+        return defective / day / name, json.loads((defective / day / "_manifest.json").read_text())["files"][
+            name
+        ]
+
+    path, e = entry("checksum_mismatch")
+    assert e["sha256"] != hashlib.sha256(path.read_bytes()).hexdigest()
+    path, e = entry("row_count_mismatch")
+    assert e["rows"] != len(_text(path).splitlines()) - 1
+    path, e = entry("missing_columns")
+    assert "currency" not in _text(path).splitlines()[0].split(",")
+    assert e["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    path, e = entry("undecodable")
+    with pytest.raises(UnicodeDecodeError):
+        path.read_bytes().decode("utf-8")
+    assert e["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    path, e = entry("truncated_compression")
+    with pytest.raises((EOFError, zlib.error, OSError)):
+        gzip.decompress(path.read_bytes())
+    assert e["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    day, name = by_code["missing_manifest"]
+    assert name == "_manifest.json" and not (defective / day / name).exists()
+    assert (defective / day / "transactions.csv.gz").exists()
+
+
+def test_legacy_gb18030_customers_keep_chinese_names(defective):
+    found = []
+    for d in _days(defective):
+        manifest_path = d / "_manifest.json"
+        if not manifest_path.exists():
+            continue
+        entry = json.loads(manifest_path.read_text())["files"].get("customers.csv", {})
+        if entry.get("encoding") == "gb18030":
+            found.append(d)
+            raw = (d / "customers.csv").read_bytes()
+            with pytest.raises(UnicodeDecodeError):
+                raw.decode("utf-8")
+            names = _csv(d / "customers.csv", "gb18030").full_name
+            assert names.str.contains(r"[\u4e00-\u9fff]").mean() > 0.9
+    assert len(found) == 1
+
+
+def test_other_time_zone_offsets(tmp_path):
+    generate_landing(
+        tmp_path, date(2026, 3, 7), date(2026, 3, 8), timezone="America/New_York",
+        customers=100, agents=8, transactions_per_day=300, calls_per_day=60,
+    )  # fmt: skip
+    tx = _csv(tmp_path / "2026-03-08" / "transactions.csv.gz")
+    assert {ts[-6:] for ts in tx.txn_ts} <= {"-05:00", "-04:00"}
+    local = [datetime.fromisoformat(ts).date() for ts in tx.txn_ts]
+    assert set(local) == {date(2026, 3, 8)}
