@@ -257,6 +257,8 @@ def _set_aside_ids_of_other_dates(conn, p: ParsedFile, src: contract.SourceFile,
         " where n.load_id = %s and o.{id} = n.{id} and o.business_date <> n.business_date"
         " returning n.source_row"
     ).format(t=sql.Identifier(src.entity), id=sql.Identifier(src.id_column))
+    # enough memory for an in-memory hash join of the day against history
+    conn.execute("set local work_mem = '256MB'")
     rows = conn.execute(query, (load_id,)).fetchall()
     if rows:
         ordinals = sorted({r[0] for r in rows})

@@ -187,8 +187,10 @@ def raw_table_ddl() -> str:
             f"    business_date date not null,\n"
             f"    source_row bigint not null,\n"
             f"    {cols}\n);\n"
+            # BRIN: a date's rows arrive together in one COPY, so block ranges map to dates and
+            # the index costs almost nothing to maintain (a B-tree here slowed the COPY by a third)
             f"create index if not exists {src.entity}_by_date on raw.{src.entity} "
-            f"(business_date, {src.id_column});\n"
+            f"using brin (business_date);\n"
         )
         if src.id_unique_across_history:
             statements.append(

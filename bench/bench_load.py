@@ -1,0 +1,115 @@
+"""Benchmark: the project's raw load of a 1,000,000-row ledger file against a bare psql COPY.
+
+Usage (from the repository root, after bin/demo or bin/bootstrap):
+
+    .venv/bin/python bench/bench_load.py [--rows 1000000] [--url postgresql://...]
+
+Both loads read the same generated ``transactions.csv`` (uncompressed, UTF-8) into
+the same PostgreSQL: the bare one with ``psql \\copy`` into a typed table with no
+index and no checks, the project's with ``cdw load`` (file checks, every record
+rule, COPY, reconciliation, audit trail) in a subprocess whose peak memory is
+measured. Prints both times, their ratio and the peak memory. Targets (issue 2):
+the project's load reaches at least half the bare COPY's throughput, with peak
+memory under 500 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import psycopg
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "plugins"))
+
+from cdw import warehouse  # noqa: E402
+from cdw.generate import generate_landing  # noqa: E402
+from cdw.landing.contract import TRANSACTIONS  # noqa: E402
+
+DAY = date(2026, 3, 2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="ledger entries in the file")
+    parser.add_argument("--url", help="PostgreSQL server (default: CDW_WAREHOUSE_URL or the embedded one)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated drop and the database")
+    args = parser.parse_args()
+
+    server = args.url or warehouse.warehouse_url()
+    dbname = f"cdw_bench_{os.getpid()}"
+    with psycopg.connect(warehouse.with_database(server, "postgres"), autocommit=True) as conn:
+        conn.execute(f'create database "{dbname}"')
+    url = warehouse.with_database(server, dbname)
+    work = Path(tempfile.mkdtemp(prefix="cdw-bench-"))
+    try:
+        print(f"generating a drop with about {args.rows:,} ledger entries ...", file=sys.stderr)
+        generate_landing(work, DAY, DAY, customers=max(2000, args.rows // 50), agents=60,
+                         transactions_per_day=args.rows, calls_per_day=1000, gzip=False)
+        csv_path = work / DAY.isoformat() / "transactions.csv"
+        rows = sum(1 for _ in csv_path.open("rb")) - 1
+        size_mb = csv_path.stat().st_size / 1e6
+
+        bare = _bare_copy(url, csv_path)
+        ours, peak_mb, summary = _project_load(url, work)
+        rate_bare, rate_ours = rows / bare, rows / ours
+        print(f"file: {rows:,} ledger entries, {size_mb:.0f} MB, PostgreSQL {_server_version(url)}")
+        print(f"bare psql \\copy into a typed table: {bare:6.2f} s  ({rate_bare:,.0f} rows/s)")
+        print(f"cdw load (checks + COPY + audit):   {ours:6.2f} s  ({rate_ours:,.0f} rows/s)")
+        print(f"throughput ratio cdw/bare: {rate_ours / rate_bare:.2f} (target >= 0.50)")
+        print(f"peak memory of cdw load: {peak_mb:.0f} MB (target < 500 MB)")
+        print(f"cdw load said: {summary}")
+        return 0
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+            with psycopg.connect(warehouse.with_database(server, "postgres"), autocommit=True) as conn:
+                conn.execute(f'drop database if exists "{dbname}" with (force)')
+
+
+def _server_version(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        return conn.execute("show server_version").fetchone()[0]
+
+
+def _bare_copy(url: str, csv_path: Path) -> float:
+    cols = ", ".join(f"{c.name} {c.sql_type}" for c in TRANSACTIONS.columns)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"create table bare_transactions ({cols})")
+    p = warehouse.parse_url(url)
+    env = dict(os.environ, PGHOST=p.host, PGPORT=str(p.port), PGUSER=p.user, PGPASSWORD=p.password,
+               PGDATABASE=p.dbname)
+    header = csv_path.open(encoding="utf-8").readline().strip()
+    start = time.perf_counter()
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                    f"\\copy bare_transactions ({header}) from '{csv_path}' with (format csv, header true)"],
+                   env=env, check=True)
+    return time.perf_counter() - start
+
+
+def _project_load(url: str, landing: Path) -> tuple[float, float, str]:
+    env = dict(os.environ, CDW_WAREHOUSE_URL=url)
+    cmd = [str(REPO / ".venv" / "bin" / "cdw"), "load", "--landing", str(landing), "--date", DAY.isoformat()]
+    # schema creation is a one-time cost of a new warehouse, not of a load: do it first
+    with psycopg.connect(url) as conn:
+        warehouse.ensure_schema(conn)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"cdw load failed: {done.stderr.strip()[-500:]}")
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest child: cdw load
+    return elapsed, peak_kb / 1024, done.stdout.strip().splitlines()[-1]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
