@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--start", required=True, type=_date, help="first business date")
     run.add_argument("--end", required=True, type=_date, help="last business date")
 
+    demo = sub.add_parser("demo", help="the Quick start's main job: generate a week, run it, say where things are")
+    demo.add_argument("--landing", type=Path, default=None, help="landing root (default CDW_LANDING_ROOT)")
+    demo.add_argument("--start", type=_date, default=date(2026, 3, 2), help="first business date")
+    demo.add_argument("--end", type=_date, default=date(2026, 3, 8), help="last business date")
+    demo.add_argument("--seed", type=int, default=42)
+
     wh = sub.add_parser("warehouse", help="manage the embedded PostgreSQL")
     wh.add_argument("action", choices=["start", "stop", "status", "url"])
     return parser
@@ -142,6 +148,20 @@ def _cmd_run(args) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def _cmd_demo(args) -> int:
+    from cdw import warehouse
+    from cdw.demo import run_demo
+
+    if args.end < args.start:
+        raise UsageError(f"--end {args.end} is before --start {args.start}")
+    landing = args.landing or warehouse.get_settings().landing_root
+    outcome = run_demo(landing, args.start, args.end, seed=args.seed, progress=_progress)
+    for line in outcome.where_lines():
+        print(line)
+    print(outcome.summary())
+    return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
 def _cmd_warehouse(args) -> int:
     from cdw import warehouse
 
@@ -169,7 +189,13 @@ def _cmd_warehouse(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"generate": _cmd_generate, "load": _cmd_load, "run": _cmd_run, "warehouse": _cmd_warehouse}
+COMMANDS = {
+    "generate": _cmd_generate,
+    "load": _cmd_load,
+    "run": _cmd_run,
+    "demo": _cmd_demo,
+    "warehouse": _cmd_warehouse,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
