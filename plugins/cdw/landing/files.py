@@ -32,8 +32,15 @@ class FileFault(Exception):
     """A file (or the manifest) that cannot be trusted as a whole: the date's load fails."""
 
     def __init__(self, business_date: date, file_name: str, code: str, detail: str):
+        file_name, detail = printable(file_name, 120), printable(detail, 600)
         self.business_date, self.file_name, self.code, self.detail = business_date, file_name, code, detail
         super().__init__(f"{business_date} {file_name}: {code}: {detail}")
+
+
+def printable(text: str, limit: int) -> str:
+    """Text safe for a one-line message and a PostgreSQL text column (no NUL, no newline)."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text)[: limit + 1])
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ from cdw.landing.files import FileFault, InspectedFile
 from cdw.landing.records import Context, check_batch
 
 BATCH_ROWS = 100_000
+# the Python pass must read every record the pyarrow reader accepted (its default is 128 KiB)
+csv.field_size_limit(1 << 30)
 CSV_BLOCK_BYTES = 16 << 20  # also the longest record the CSV reader takes
 
 
