@@ -32,6 +32,7 @@ from psycopg import sql
 from cdw import warehouse
 from cdw.landing import contract
 from cdw.landing.files import FileFault, Manifest, inspect_file, read_manifest
+from cdw.landing.masking import mask_record
 from cdw.landing.readers import ParsedFile, read_file
 from cdw.landing.records import Context
 from cdw.settings import get_settings
@@ -275,15 +276,21 @@ def _write_audit(conn, business_date: date, load_id: int, parsed: list[ParsedFil
             (load_id, business_date, o.file_name, o.sha256, o.manifest_rows, o.rows_read, o.rows_loaded,
              o.rows_quarantined),
         )
-        if p.set_aside:
-            with conn.cursor() as cur, cur.copy(
-                "copy audit.quarantined_records (load_id, business_date, file_name, line_number, raw_record,"
-                " reasons) from stdin"
-            ) as cp:
-                for s in p.set_aside:
-                    # PostgreSQL text cannot hold NUL: keep it visible as the two characters \0
+        if not p.set_aside:
+            continue
+        src = p.inspected.entry.source
+        # PostgreSQL text cannot hold NUL: keep it visible as the two characters \0
+        originals = [s.raw_record.replace("\x00", "\\0") for s in p.set_aside]
+        with conn.cursor() as cur:
+            with cur.copy("copy audit.quarantined_records (load_id, business_date, file_name, line_number,"
+                          " raw_record, reasons) from stdin") as cp:
+                for s, text in zip(p.set_aside, originals, strict=True):
                     cp.write_row((load_id, business_date, o.file_name, s.line_number,
-                                  s.raw_record.replace("\x00", "\\0"), s.reasons))
+                                  mask_record(src, text, p.header), s.reasons))
+            with cur.copy("copy restricted.quarantined_originals (load_id, file_name, line_number, raw_record)"
+                          " from stdin") as cp:
+                for s, text in zip(p.set_aside, originals, strict=True):
+                    cp.write_row((load_id, o.file_name, s.line_number, text))
 
 
 def _outcome(p: ParsedFile) -> FileOutcome:

@@ -14,8 +14,11 @@ from tests.landing_builder import DAY, csv_bytes, jsonl_bytes, valid_records, wr
 
 
 def set_aside(db, load_id):
-    return db.execute("select file_name, line_number, raw_record, reasons from audit.quarantined_records"
-                      " where load_id = %s order by 1, 2", (load_id,)).fetchall()
+    """Records set aside, with their original text (kept in the restricted schema)."""
+    return db.execute("select q.file_name, q.line_number, o.raw_record, q.reasons"
+                      " from audit.quarantined_records q join restricted.quarantined_originals o"
+                      " using (load_id, file_name, line_number) where load_id = %s order by 1, 2",
+                      (load_id,)).fetchall()
 
 
 @pytest.fixture(autouse=True)

@@ -134,8 +134,10 @@ def test_malformed_lines_are_set_aside_with_their_text(tmp_path, db, monkeypatch
     write_drop(tmp_path, records, raw_files={"transactions.csv": txn_bytes, "calls.jsonl": calls},
                rows_override={"transactions.csv": 12, "calls.jsonl": 3})
     result = load_date(tmp_path, DAY)
-    rows = db.execute("select file_name, line_number, raw_record, reasons from audit.quarantined_records"
-                      " where load_id = %s order by 1, 2", (result.load_id,)).fetchall()
+    rows = db.execute("select q.file_name, q.line_number, o.raw_record, q.reasons"
+                      " from audit.quarantined_records q join restricted.quarantined_originals o"
+                      " using (load_id, file_name, line_number) where load_id = %s order by 1, 2",
+                      (result.load_id,)).fetchall()
     assert rows == [
         ("calls.jsonl", 1, '{"call_id": "x", "call_id": "y"}', ["malformed_record:line"]),
         ("calls.jsonl", 2, "not json", ["malformed_record:line"]),
@@ -301,3 +303,22 @@ def test_a_snapshot_absent_from_the_drop_stands_from_the_previous_date(tmp_path,
     result = load_date(tmp_path, nxt)
     assert sum(f.rows_quarantined for f in result.files) == 0
     assert db.execute("select count(*) from raw.agents where business_date = %s", (nxt,)).fetchone()[0] == 0
+
+
+def test_auditors_see_set_aside_records_with_personal_data_masked(tmp_path, db, monkeypatch):
+    monkeypatch.setenv("CDW_QUARANTINE_THRESHOLD", "1")
+    records = valid_records()
+    records["customers"].append(dict(records["customers"][0], customer_id="C9", full_name="欧阳娜娜",
+                                     phone="+8613912345678", email="nana@example.cn", gender="X"))
+    records["calls"][0]["priority"] = 7
+    write_drop(tmp_path, records)
+    result = load_date(tmp_path, DAY)
+    audit = dict(db.execute("select file_name, raw_record from audit.quarantined_records where load_id = %s",
+                            (result.load_id,)).fetchall())
+    clear = dict(db.execute("select file_name, raw_record from restricted.quarantined_originals"
+                            " where load_id = %s", (result.load_id,)).fetchall())
+    for secret in ("欧阳娜娜", "13912345678", "nana@example.cn"):
+        assert secret not in audit["customers.csv"] and secret in clear["customers.csv"]
+    assert "8613800000001" not in audit["calls.jsonl"] and "8613800000001" in clear["calls.jsonl"]
+    assert ",X," in audit["customers.csv"]  # what is wrong stays visible
+    assert '"priority": 7' in audit["calls.jsonl"]

@@ -52,6 +52,7 @@ class ParsedFile:
     # reasons by ordinal, resolved to lines by locate() once the file is read
     _pending: dict[int, list[str]] = field(default_factory=dict)
     _valid_lines: list[int] | None = None  # JSONL: line of each ordinal
+    header: list[str] | None = None  # CSV: column names in the file's order
 
     @property
     def rows_set_aside(self) -> int:
@@ -136,6 +137,7 @@ def _fault_for(inspected: InspectedFile, business_date):
 def _csv_batches(inspected: InspectedFile, parsed: ParsedFile, business_date) -> Iterator[tuple[dict, None]]:
     fault = _fault_for(inspected, business_date)
     header = _csv_header(inspected, business_date)
+    parsed.header = header
     invalid: list[int] = []
 
     def on_invalid(row) -> str:

@@ -4,6 +4,16 @@
 
 create schema if not exists raw;
 create schema if not exists audit;
+-- personal data in clear that the audit trail must not show (loader only)
+create schema if not exists restricted;
+
+create table if not exists restricted.quarantined_originals (
+    load_id      bigint not null,
+    file_name    text not null,
+    line_number  bigint not null,
+    raw_record   text not null,
+    primary key (load_id, file_name, line_number)
+);
 
 -- ---------------------------------------------------------------- audit (append-only)
 -- load_runs is an event log: one row per status a load reaches (RUNNING, then LOADED,
@@ -41,6 +51,8 @@ create table if not exists audit.file_reconciliation (
     primary key (load_id, file_name)
 );
 
+-- raw_record shows the record with its personal fields masked (cdw.landing.masking);
+-- the original text is in restricted.quarantined_originals
 create table if not exists audit.quarantined_records (
     load_id        bigint not null,
     business_date  date not null,
