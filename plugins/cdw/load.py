@@ -26,8 +26,8 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from cdw import warehouse
 from cdw.landing import contract
@@ -109,10 +109,10 @@ def load_date(landing: Path, business_date: date, *, url: str | None = None,
         parsed: list[ParsedFile] = []
         try:
             manifest = read_manifest(drop, business_date, settings.timezone)
-            parsed = _check_drop(conn, drop, manifest, load_id, work, say)
+            # One transaction: nothing of the date changes for anyone else until every check passed.
             with conn.transaction():
-                _publish_raw(conn, business_date, load_id, parsed, say)
-                _check_threshold(business_date, parsed, settings.quarantine_threshold)
+                _delete_date(conn, business_date)
+                _load_files(conn, drop, manifest, load_id, work, parsed, say)
                 _write_audit(conn, business_date, load_id, parsed)
                 conn.execute(
                     "insert into audit.load_runs (load_id, business_date, started_at, finished_at, status,"
@@ -164,14 +164,26 @@ def _close_abandoned_loads(conn, business_date: date, version: str) -> None:
     )
 
 
-# ---- step 2: check the whole drop -------------------------------------------------------
+# ---- steps 2 and 3, inside the date's transaction -------------------------------------------
 
 
-def _check_drop(conn, drop: Path, manifest: Manifest, load_id: int, work: Path, say) -> list[ParsedFile]:
+def _delete_date(conn, business_date: date) -> None:
+    """A re-delivery replaces the date: its earlier rows go (invisibly, until commit)."""
+    for src in contract.SOURCE_FILES:
+        conn.execute(sql.SQL("delete from raw.{} where business_date = %s").format(sql.Identifier(src.entity)),
+                     (business_date,))
+
+
+def _load_files(conn, drop: Path, manifest: Manifest, load_id: int, work: Path, parsed: list[ParsedFile],
+                say) -> None:
+    """Check each file and stream its good records into COPY, in reference order.
+
+    Checking and COPY overlap (PostgreSQL parses one batch while the next is checked);
+    a fault anywhere aborts the COPY and the transaction, so nothing becomes visible.
+    """
     settings = get_settings()
     business_date = manifest.business_date
     snapshot_ids: dict[str, pa.Array] = {}
-    parsed_files: list[ParsedFile] = []
     for src in contract.SOURCE_FILES:
         entry = manifest.files.get(src.entity)
         if entry is None:
@@ -183,28 +195,20 @@ def _check_drop(conn, drop: Path, manifest: Manifest, load_id: int, work: Path, 
             if entity not in snapshot_ids:
                 snapshot_ids[entity] = _snapshot_ids_in_force(conn, entity, business_date)
             ctx.reference_ids[entity] = snapshot_ids[entity]
-        parsed = read_file(inspected, ctx, work / f"{src.entity}.good.csv", load_id)
-        parsed_files.append(parsed)
+        columns = sql.SQL(", ").join(
+            sql.Identifier(c) for c in ("load_id", "business_date", "source_row", *src.column_names))
+        copy = sql.SQL("copy {table} ({columns}) from stdin (format csv)").format(
+            table=sql.Identifier("raw", src.entity), columns=columns)
+        with conn.cursor() as cur, cur.copy(copy, writer=QueuedLibpqWriter(cur)) as cp:
+            p = read_file(inspected, ctx, cp.write, load_id, keep_ids=src.is_snapshot)
+        parsed.append(p)
+        _set_aside_duplicates(conn, p, src, business_date)
+        say(f"{business_date} {entry.name}: {p.rows_read} read, {p.rows_good} loaded,"
+            f" {p.rows_set_aside} set aside")
+        _check_threshold(business_date, [p], settings.quarantine_threshold)
         if src.is_snapshot:
-            snapshot_ids[src.entity] = _ids_in(parsed, src)
-        say(f"{business_date} {entry.name}: {parsed.rows_read} read, {parsed.rows_good} good,"
-            f" {parsed.rows_set_aside} set aside")
-        _check_threshold(business_date, [parsed], settings.quarantine_threshold)
-    return parsed_files
-
-
-def _ids_in(parsed: ParsedFile, src: contract.SourceFile) -> pa.Array:
-    """The ids of a snapshot's good records (they are the snapshot in force for later files)."""
-    if parsed.rows_good == 0:
-        return pa.array([], type=pa.string())
-    names = ["load_id", "business_date", "source_row", *src.column_names]
-    table = pacsv.read_csv(
-        parsed.good_csv,
-        read_options=pacsv.ReadOptions(column_names=names),
-        convert_options=pacsv.ConvertOptions(include_columns=[src.id_column],
-                                             column_types={src.id_column: pa.string()}),
-    )
-    return table.column(src.id_column).combine_chunks()
+            snapshot_ids[src.entity] = (pa.concat_arrays(p.good_ids) if p.good_ids
+                                        else pa.array([], type=pa.string()))
 
 
 def _snapshot_ids_in_force(conn, entity: str, business_date: date) -> pa.Array:
@@ -226,45 +230,29 @@ def _check_threshold(business_date: date, parsed: list[ParsedFile], threshold: f
                             f" ({p.rows_set_aside / p.rows_read:.2%}), more than the {threshold:.2%} allowed")
 
 
-# ---- step 3: one transaction ------------------------------------------------------------
-
-
-def _publish_raw(conn, business_date: date, load_id: int, parsed: list[ParsedFile], say) -> None:
-    for src in contract.SOURCE_FILES:
-        conn.execute(sql.SQL("delete from raw.{} where business_date = %s").format(sql.Identifier(src.entity)),
-                     (business_date,))
-    for p in parsed:
-        src = p.inspected.entry.source
-        _copy_good_rows(conn, p, src)
-        if src.id_unique_across_history:
-            _set_aside_ids_of_other_dates(conn, p, src, load_id)
-        say(f"{business_date} {p.inspected.entry.name}: {p.rows_good} loaded")
-
-
-def _copy_good_rows(conn, p: ParsedFile, src: contract.SourceFile) -> None:
-    columns = sql.SQL(", ").join(
-        sql.Identifier(c) for c in ("load_id", "business_date", "source_row", *src.column_names))
-    copy = sql.SQL("copy {table} ({columns}) from stdin (format csv)").format(
-        table=sql.Identifier("raw", src.entity), columns=columns)
-    with conn.cursor() as cur, cur.copy(copy) as cp, p.good_csv.open("rb") as fh:
-        while chunk := fh.read(COPY_CHUNK):
-            cp.write(chunk)
-
-
-def _set_aside_ids_of_other_dates(conn, p: ParsedFile, src: contract.SourceFile, load_id: int) -> None:
-    """Ledger entries and calls are unique across all history: an id loaded for another date is set aside."""
-    query = sql.SQL(
-        "delete from raw.{t} n using raw.{t} o"
-        " where n.load_id = %s and o.{id} = n.{id} and o.business_date <> n.business_date"
-        " returning n.source_row"
-    ).format(t=sql.Identifier(src.entity), id=sql.Identifier(src.id_column))
-    # enough memory for an in-memory hash join of the day against history
+def _set_aside_duplicates(conn, p: ParsedFile, src: contract.SourceFile, business_date: date) -> None:
+    """Set aside ids loaded twice: later occurrences in the file, and (ledger entries, calls)
+    ids already loaded for another business date. The first good occurrence stays."""
+    ident = {"t": sql.Identifier(src.entity), "id": sql.Identifier(src.id_column)}
+    # enough memory for in-memory hashing of a day of ids
     conn.execute("set local work_mem = '256MB'")
-    rows = conn.execute(query, (load_id,)).fetchall()
-    if rows:
-        ordinals = sorted({r[0] for r in rows})
-        p.set_aside_ordinals({o: [f"duplicate_id:{src.id_column}"] for o in ordinals})
-        p.rows_good -= len(ordinals)
+    repeated = sql.SQL(
+        "select source_row from (select source_row, row_number() over (partition by {id} order by source_row) rn"
+        " from raw.{t} where business_date = %(d)s and {id} in"
+        " (select {id} from raw.{t} where business_date = %(d)s group by {id} having count(*) > 1)) r"
+        " where rn > 1").format(**ident)
+    rows = {r[0] for r in conn.execute(repeated, {"d": business_date})}
+    if src.id_unique_across_history:
+        elsewhere = sql.SQL(
+            "select n.source_row from raw.{t} n where n.business_date = %(d)s and exists"
+            " (select 1 from raw.{t} o where o.{id} = n.{id} and o.business_date <> %(d)s)").format(**ident)
+        rows |= {r[0] for r in conn.execute(elsewhere, {"d": business_date})}
+    if not rows:
+        return
+    conn.execute(sql.SQL("delete from raw.{t} where business_date = %(d)s and source_row = any(%(rows)s)")
+                 .format(**ident), {"d": business_date, "rows": sorted(rows)})
+    p.set_aside_ordinals({o: [f"duplicate_id:{src.id_column}"] for o in sorted(rows)})
+    p.rows_good -= len(rows)
 
 
 def _write_audit(conn, business_date: date, load_id: int, parsed: list[ParsedFile]) -> None:

@@ -30,6 +30,9 @@ class Settings:
     quarantine_threshold: float
     max_decompressed_bytes: int
     max_field_chars: int
+    alert_webhook_url: str | None
+    alert_smtp_conn_id: str | None
+    alert_email_to: str
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -55,4 +58,8 @@ def get_settings() -> Settings:
         max_decompressed_bytes=int(_env("CDW_MAX_DECOMPRESSED_BYTES", str(20 * 1024**3))),
         # longer fields are set aside as bad values (PostgreSQL itself would take 1 GB)
         max_field_chars=int(_env("CDW_MAX_FIELD_CHARS", "4096")),
+        # where failure and late-delivery alerts go besides the task log and audit.alerts
+        alert_webhook_url=os.environ.get("CDW_ALERT_WEBHOOK_URL") or None,
+        alert_smtp_conn_id=os.environ.get("CDW_ALERT_SMTP_CONN_ID") or None,
+        alert_email_to=_env("CDW_ALERT_EMAIL_TO", ""),
     )

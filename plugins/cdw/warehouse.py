@@ -8,6 +8,7 @@ keeps running between commands until ``cdw warehouse stop``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import warnings
@@ -199,14 +200,39 @@ def raw_table_ddl() -> str:
     return "\n".join(statements)
 
 
+def _schema_ddl() -> str:
+    return resources.files("cdw").joinpath("sql/schema.sql").read_text(encoding="utf-8") + raw_table_ddl()
+
+
 def ensure_schema(conn: psycopg.Connection) -> None:
-    """Create the raw and audit schemas and tables when missing (idempotent)."""
-    ddl = resources.files("cdw").joinpath("sql/schema.sql").read_text(encoding="utf-8")
+    """Create the raw and audit schemas and tables when missing or changed (idempotent).
+
+    The DDL runs only when its digest is not yet recorded in ``cdw_meta.schema_versions``:
+    ``create or replace`` and ``create index`` take locks that would queue behind (and
+    deadlock with) a load of another process, so steady-state runs must not issue them.
+    """
+    ddl = _schema_ddl()
+    digest = hashlib.sha256(ddl.encode()).hexdigest()
+    if _schema_applied(conn, digest):
+        return
     with conn.transaction():
         # serialise concurrent first runs: CREATE ... IF NOT EXISTS is not race-free
         conn.execute("select pg_advisory_xact_lock(hashtext('cdw.ensure_schema'))")
+        if _schema_applied(conn, digest):
+            return
         conn.execute(ddl)
-        conn.execute(raw_table_ddl())
+        conn.execute("create schema if not exists cdw_meta")
+        conn.execute("create table if not exists cdw_meta.schema_versions"
+                     " (digest text primary key, applied_at timestamptz not null default now())")
+        conn.execute("insert into cdw_meta.schema_versions (digest) values (%s) on conflict do nothing", (digest,))
+
+
+def _schema_applied(conn: psycopg.Connection, digest: str) -> bool:
+    with conn.transaction():
+        if conn.execute("select to_regclass('cdw_meta.schema_versions')").fetchone()[0] is None:
+            return False
+        return conn.execute("select 1 from cdw_meta.schema_versions where digest = %s", (digest,)).fetchone() \
+            is not None
 
 
 def pgdata_dir() -> Path:

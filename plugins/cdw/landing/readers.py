@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +45,6 @@ class ParsedFile:
     """A file after the record rules: counts, the good-rows CSV, and what was set aside."""
 
     inspected: InspectedFile
-    good_csv: Path
     rows_read: int = 0
     rows_good: int = 0
     set_aside: list[SetAside] = field(default_factory=list)
@@ -53,6 +52,7 @@ class ParsedFile:
     _pending: dict[int, list[str]] = field(default_factory=dict)
     _valid_lines: list[int] | None = None  # JSONL: line of each ordinal
     header: list[str] | None = None  # CSV: column names in the file's order
+    good_ids: list[pa.Array] = field(default_factory=list)  # with keep_ids
 
     @property
     def rows_set_aside(self) -> int:
@@ -74,32 +74,39 @@ class ParsedFile:
         self.set_aside.sort(key=lambda s: s.line_number)
 
 
-def read_file(inspected: InspectedFile, ctx: Context, good_csv: Path, load_id: int) -> ParsedFile:
-    """Apply the record rules to every record; write the good ones to ``good_csv``.
+def read_file(inspected: InspectedFile, ctx: Context, sink: Callable[[bytes], None], load_id: int,
+              keep_ids: bool = False) -> ParsedFile:
+    """Apply the record rules to every record; hand the good ones to ``sink`` as CSV text.
 
-    ``good_csv`` holds the raw table's columns: load_id, business_date, source_row, then
-    the contract's columns.
+    The CSV holds the raw table's columns: load_id, business_date, source_row, then the
+    contract's columns. ``keep_ids``: remember the good records' ids (a snapshot whose ids
+    later files reference).
     """
     src = inspected.entry.source
-    parsed = ParsedFile(inspected, good_csv)
-    batches = _csv_batches(inspected, parsed, ctx.business_date) if src.fmt == "csv" else _jsonl_batches(inspected, parsed)
+    parsed = ParsedFile(inspected)
+    batches = (_csv_batches(inspected, parsed, ctx.business_date) if src.fmt == "csv"
+               else _jsonl_batches(inspected, parsed))
     names = list(src.column_names)
-    with good_csv.open("wb") as out:
-        ordinal = 0
-        for batch, pre_reasons in batches:
-            n = len(batch[names[0]])
-            checked = check_batch(src, batch, ctx, pre_reasons)
-            bad = np.zeros(n, dtype=bool)
-            bad[checked.bad_rows] = True
-            for row, reasons in zip(checked.bad_rows, checked.bad_reasons, strict=True):
-                parsed._pending[ordinal + row + 1] = reasons  # ordinals are 1-based
-            kept = checked.good.num_rows
-            good = checked.good.add_column(0, "source_row", pa.array(np.flatnonzero(~bad) + ordinal + 1))
-            good = good.add_column(0, "business_date", pa.array([ctx.business_date] * kept, pa.date32()))
-            good = good.add_column(0, "load_id", pa.array(np.full(kept, load_id, dtype=np.int64)))
-            pacsv.write_csv(good, out, write_options=pacsv.WriteOptions(include_header=False))
-            parsed.rows_good += good.num_rows
-            ordinal += n
+    options = pacsv.WriteOptions(include_header=False)
+    ordinal = 0
+    for batch, pre_reasons in batches:
+        n = len(batch[names[0]])
+        checked = check_batch(src, batch, ctx, pre_reasons)
+        bad = np.zeros(n, dtype=bool)
+        bad[checked.bad_rows] = True
+        for row, reasons in zip(checked.bad_rows, checked.bad_reasons, strict=True):
+            parsed._pending[ordinal + row + 1] = reasons  # ordinals are 1-based
+        kept = checked.good.num_rows
+        good = checked.good.add_column(0, "source_row", pa.array(np.flatnonzero(~bad) + ordinal + 1))
+        good = good.add_column(0, "business_date", pa.array([ctx.business_date] * kept, pa.date32()))
+        good = good.add_column(0, "load_id", pa.array(np.full(kept, load_id, dtype=np.int64)))
+        if keep_ids:
+            parsed.good_ids.append(checked.good.column(src.id_column).combine_chunks())
+        out = pa.BufferOutputStream()
+        pacsv.write_csv(good, out, write_options=options)
+        sink(out.getvalue().to_pybytes())
+        parsed.rows_good += kept
+        ordinal += n
     if parsed.rows_read != inspected.entry.rows:
         raise FileFault(ctx.business_date, inspected.entry.name, contract.FAULT_ROW_COUNT,
                         f"{parsed.rows_read} records, the manifest says {inspected.entry.rows}")

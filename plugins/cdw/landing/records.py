@@ -5,6 +5,7 @@ Checks are vectorised with pyarrow compute so that a million ledger entries
 cost about as much as their COPY; Python touches only the few bad rows.
 A check that needs a parsed value is skipped where the value is missing or
 unparseable, so each record gets the reasons that really apply to it.
+Duplicate ids are found afterwards, set-based in PostgreSQL (``cdw.load``).
 """
 
 from __future__ import annotations
@@ -46,8 +47,6 @@ class Context:
     max_field_chars: int
     # referenced entity -> ids in the snapshot in force (a pyarrow array for is_in)
     reference_ids: dict[str, pa.Array] = field(default_factory=dict)
-    # ids already taken in this file (duplicate detection across batches)
-    seen_ids: set[str] = field(default_factory=set)
 
 
 class _Reasons:
@@ -190,19 +189,6 @@ def check_batch(src: SourceFile, batch: dict[str, pa.Array], ctx: Context,
     bad = r.any_bad()
     if pre_reasons is not None:
         bad |= np.fromiter((bool(p) for p in pre_reasons), dtype=bool, count=n)
-
-    # Duplicates only among records that are otherwise good: the first good one loads.
-    id_values = batch[src.id_column].to_pylist()
-    seen = ctx.seen_ids
-    dup = np.zeros(n, dtype=bool)
-    for i in np.flatnonzero(~bad):
-        key = id_values[i]
-        if key in seen:
-            dup[i] = True
-        else:
-            seen.add(key)
-    r.add(dup, f"duplicate_id:{src.id_column}")
-    bad |= dup
 
     bad_rows = np.flatnonzero(bad).tolist()
     bad_reasons = []

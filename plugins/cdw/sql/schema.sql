@@ -75,6 +75,19 @@ create table if not exists audit.validation_results (
     recorded_at     timestamptz not null default clock_timestamp()
 );
 
+-- every failure and late-delivery alert the pipeline raised
+create table if not exists audit.alerts (
+    alert_id       bigint generated always as identity primary key,
+    raised_at      timestamptz not null default clock_timestamp(),
+    dag_id         text,
+    task_id        text,
+    run_id         text,
+    try_number     integer,
+    business_date  date,
+    error_type     text,
+    message        text not null
+);
+
 -- The audit trail is append-only: the pipeline may insert, never update or delete.
 create or replace function audit.refuse_change() returns trigger language plpgsql as $$
 begin
@@ -84,7 +97,8 @@ end $$;
 do $$
 declare t text;
 begin
-    foreach t in array array['load_runs', 'file_reconciliation', 'quarantined_records', 'validation_results'] loop
+    foreach t in array array['load_runs', 'file_reconciliation', 'quarantined_records', 'validation_results',
+                              'alerts'] loop
         if not exists (select 1 from pg_trigger where tgname = 'append_only' and tgrelid = ('audit.' || t)::regclass) then
             execute format('create trigger append_only before update or delete or truncate on audit.%I '
                            'for each statement execute function audit.refuse_change()', t);
