@@ -1,0 +1,93 @@
+"""Benchmark: is a daily dbt run proportional to the day, not to history?
+
+Usage (from the repository root):
+
+    .venv/bin/python bench/bench_dbt_incremental.py [--days 30] [--transactions-per-day 20000] [--url ...]
+
+Generates and raw-loads ``days + 1`` business dates, then runs the daily dbt
+build date by date (as the DAG does: ``dbt build`` with the business date) and
+times the first day's run and the run of the day after ``days`` of history.
+Prints both and their ratio. Target (issue 3): the 31st day costs no more than
+1.5 times the first day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "plugins"))
+
+from cdw import warehouse  # noqa: E402
+from cdw.dbt import run_dbt  # noqa: E402
+from cdw.generate import generate_landing  # noqa: E402
+from cdw.load import load_date  # noqa: E402
+
+FIRST = date(2026, 2, 1)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=30, help="days of history before the timed day")
+    parser.add_argument("--transactions-per-day", type=int, default=20_000)
+    parser.add_argument("--calls-per-day", type=int, default=2_000)
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--url", help="PostgreSQL server (default: CDW_WAREHOUSE_URL or the embedded one)")
+    args = parser.parse_args()
+
+    server = args.url or warehouse.warehouse_url()
+    dbname = f"cdw_bench_dbt_{os.getpid()}"
+    admin = warehouse.with_database(server, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'create database "{dbname}"')
+    url = warehouse.with_database(server, dbname)
+    os.environ["CDW_WAREHOUSE_URL"] = url
+    work = Path(tempfile.mkdtemp(prefix="cdw-bench-dbt-"))
+    target = work / "dbt-target"
+    last = FIRST + timedelta(days=args.days)
+    try:
+        print(f"generating and loading {args.days + 1} days ...", file=sys.stderr)
+        generate_landing(work / "landing", FIRST, last, customers=args.customers, agents=80,
+                         transactions_per_day=args.transactions_per_day, calls_per_day=args.calls_per_day)
+        day = FIRST
+        while day <= last:
+            load_date(work / "landing", day, url=url)
+            day += timedelta(days=1)
+        # seeds and the first parse are set-up, not a day's work
+        run_dbt(["seed"], url=url, target_path=str(target))
+        run_dbt(["parse"], url=url, target_path=str(target))
+
+        timings = {}
+        day = FIRST
+        while day <= last:
+            start = time.perf_counter()
+            run_dbt(["build", "--exclude", "test_type:unit"], url=url, target_path=str(target),
+                    vars={"business_date": day.isoformat()})
+            timings[day] = time.perf_counter() - start
+            print(f"{day}: {timings[day]:.1f} s", file=sys.stderr)
+            day += timedelta(days=1)
+        with psycopg.connect(url) as conn:
+            facts = conn.execute("select count(*) from analytics.fct_transactions").fetchone()[0]
+        first, nth = timings[FIRST], timings[last]
+        print(f"history: {args.days} days, {facts:,} ledger entries in fct_transactions at the end")
+        print(f"first day's dbt build: {first:.1f} s")
+        print(f"day {args.days + 1}'s dbt build:   {nth:.1f} s")
+        print(f"ratio: {nth / first:.2f} (target <= 1.5)")
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{dbname}" with (force)')
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+{#
+    Run-time configuration read from vars, validated before it reaches SQL text.
+#}
+
+{#
+    The business date being built (YYYY-MM-DD), or none: every date.
+    From var business_date, else from env CDW_BUSINESS_DATE. The env variable is read
+    only at execution time (never while parsing), so a daily run does not invalidate
+    dbt's partial parse the way a changed --vars does (cdw.dbt.run_dbt passes it so).
+#}
+{% macro business_date_var() -%}
+    {%- set value = var('business_date', none) -%}
+    {%- if (value is none or (value | string | trim) == '') and execute -%}
+        {%- set value = env_var('CDW_BUSINESS_DATE', '') -%}
+    {%- endif -%}
+    {%- if value is none or (value | string | trim) in ('', 'None', 'null') -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set value = value | string | trim -%}
+    {%- set parts = value.split('-') -%}
+    {%- if value | length != 10 or parts | length != 3 or not (parts | join('')).isdigit() -%}
+        {{- exceptions.raise_compiler_error("var business_date must be YYYY-MM-DD, got '" ~ value ~ "'") -}}
+    {%- endif -%}
+    {{- return(value) -}}
+{%- endmacro %}
+
+{# The bank's time zone as a SQL literal. #}
+{% macro bank_timezone() -%}
+    {%- set tz = var('timezone') | string | trim -%}
+    {%- set allowed = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-/' -%}
+    {%- if tz | length == 0 or tz | reject('in', allowed) | list | length > 0 -%}
+        {{- exceptions.raise_compiler_error("var timezone is not a time zone name: '" ~ tz ~ "'") -}}
+    {%- endif -%}
+    '{{ tz }}'
+{%- endmacro %}
+
+{# The local (bank zone) calendar date of a timestamptz. #}
+{% macro local_date(ts) -%}
+    cast(({{ ts }}) at time zone {{ bank_timezone() }} as date)
+{%- endmacro %}
+
+{# date_key of dim_date: the integer YYYYMMDD of a date. #}
+{% macro date_key(date_expr) -%}
+    cast(to_char({{ date_expr }}, 'YYYYMMDD') as integer)
+{%- endmacro %}
+
+{# A numeric var (threshold), checked to be a number. #}
+{% macro numeric_var(name) -%}
+    {%- set value = var(name) | string | trim -%}
+    {%- if not (value | replace('.', '', 1)).isdigit() -%}
+        {{- exceptions.raise_compiler_error("var " ~ name ~ " must be a non-negative number, got '" ~ value ~ "'") -}}
+    {%- endif -%}
+    {{- value -}}
+{%- endmacro %}
+
+{#
+    The business dates an incremental fact rebuilds, as a select of one column
+    `business_date`: the var's date (plus `repair_cte`'s dates, rows whose keys must
+    be re-resolved), or, without the var, every date of `all_cte`.
+#}
+{% macro dates_to_build(all_cte, repair_cte=none) -%}
+    {%- set business_date = business_date_var() -%}
+    {%- if business_date is none -%}
+        select distinct business_date from {{ all_cte }}
+    {%- else -%}
+        select cast('{{ business_date }}' as date) as business_date
+        {%- if repair_cte is not none %}
+        union
+        select business_date from {{ repair_cte }}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    pre_hook of the incremental facts: the run's business date is replaced as a whole,
+    even when its re-delivery has no rows left (delete+insert alone would keep them).
+#}
+{% macro delete_business_date() -%}
+    {%- set business_date = business_date_var() -%}
+    {%- if business_date is not none and is_incremental() -%}
+        delete from {{ this }} where business_date = cast('{{ business_date }}' as date)
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    Join condition: the customer version (alias `dim`) valid on a date. The first version
+    of a customer also covers every earlier date, so a fact dated before the customer's
+    first snapshot (a late-arriving member) resolves once the customer is known.
+#}
+{% macro customer_version_valid_on(dim, date_expr) -%}
+    ({{ date_expr }} >= {{ dim }}.valid_from or {{ dim }}.is_first_version)
+    and {{ date_expr }} < {{ dim }}.valid_to
+{%- endmacro %}

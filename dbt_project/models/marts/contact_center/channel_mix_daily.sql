@@ -1,0 +1,54 @@
+{#
+    Transactions per (calendar_date, channel_code, currency). amount is summed in the
+    transaction currency, so the grain includes currency; share_of_txn_count is the row's
+    txn_count over all transactions of that calendar date (all channels and currencies).
+#}
+with
+
+transactions as (
+
+    select * from {{ ref('fct_transactions') }}
+
+),
+
+channels as (
+
+    select * from {{ ref('dim_channel') }}
+
+),
+
+counted as (
+
+    select
+        transactions.calendar_date,
+        channels.channel_code,
+        transactions.currency,
+        max(transactions.channel_key) as channel_key,
+        count(*) as txn_count,
+        sum(transactions.amount) as amount,
+        sum(transactions.signed_amount) as signed_amount
+
+    from transactions
+    inner join channels on transactions.channel_key = channels.channel_key
+    group by transactions.calendar_date, channels.channel_code, transactions.currency
+
+),
+
+final as (
+
+    select
+        calendar_date,
+        channel_code,
+        currency,
+        {{ date_key('calendar_date') }} as date_key,
+        channel_key,
+        cast(txn_count as integer) as txn_count,
+        cast(amount as numeric(18, 2)) as amount,
+        cast(signed_amount as numeric(18, 2)) as signed_amount,
+        cast(txn_count as numeric) / sum(txn_count) over (partition by calendar_date) as share_of_txn_count
+
+    from counted
+
+)
+
+select * from final

@@ -1,0 +1,60 @@
+{# Current state of every account: its row in the latest snapshot that lists it. #}
+with
+
+accounts as (
+
+    select * from {{ ref('stg_crm__accounts') }}
+
+),
+
+latest as (
+
+    select distinct on (account_id) *
+    from accounts
+    order by account_id asc, snapshot_date desc
+
+),
+
+known as (
+
+    select
+        {{ surrogate_key(['account_id']) }} as account_key,
+        account_id,
+        customer_id,
+        product,
+        currency,
+        open_date,
+        close_date,
+        status,
+        branch_id,
+        snapshot_date as last_snapshot_date
+
+    from latest
+
+),
+
+unknown as (
+
+    select
+        {{ unknown_key() }} as account_key,
+        'UNKNOWN' as account_id,
+        cast(null as text) as customer_id,
+        cast(null as text) as product,
+        cast(null as text) as currency,
+        cast(null as date) as open_date,
+        cast(null as date) as close_date,
+        'UNKNOWN' as status,
+        cast(null as text) as branch_id,
+        cast(null as date) as last_snapshot_date
+
+),
+
+final as (
+
+    select * from known
+    union all
+    select * from unknown
+
+)
+
+select * from final
