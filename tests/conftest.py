@@ -100,3 +100,19 @@ def test_output() -> Path:
     out = Path(__file__).resolve().parents[1] / "test-output"
     out.mkdir(exist_ok=True)
     return out
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``single_server`` (long end-to-end runs) run on the first server only."""
+    if len(SERVERS) < 2:
+        return
+    kept, dropped = [], []
+    for item in items:
+        server = getattr(item, "callspec", None) and item.callspec.params.get("pg_server")
+        if item.get_closest_marker("single_server") and server not in (None, SERVERS[0]):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -694,6 +694,7 @@ def reset(conn) -> None:
     conn.execute("drop schema if exists staging cascade")
 
 
+@pytest.mark.single_server
 def test_history_is_the_same_in_any_load_order(db, dbt):
     drops = history_drops()
     results = {}

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.single_server]
 
 START, END = date(2026, 3, 2), date(2026, 3, 3)
 
