@@ -76,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the Quick start's main job: generate a week, run it, say where things are")
     demo.add_argument("--landing", type=Path, default=None, help="landing root (default CDW_LANDING_ROOT)")
-    demo.add_argument("--start", type=_date, default=date(2026, 3, 2), help="first business date")
-    demo.add_argument("--end", type=_date, default=date(2026, 3, 8), help="last business date")
+    demo.add_argument("--start", type=_date, default=date(2026, 3, 5), help="first business date")
+    demo.add_argument("--end", type=_date, default=date(2026, 3, 9), help="last business date")
     demo.add_argument("--seed", type=int, default=42)
 
     wh = sub.add_parser("warehouse", help="manage the embedded PostgreSQL")
