@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        # one line, whatever the exception's text (driver messages span several)
+        print(f"error: {type(exc).__name__}: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -110,3 +110,67 @@ def test_two_loads_of_the_same_date_never_interleave(tmp_path, warehouse_url, db
     second_start = next(r[2] for r in runs if r[0] != first_id and r[1] == "RUNNING")
     assert second_start >= first_done
     assert [s for _, s in statuses(db)] == ["SUPERSEDED", "LOADED"]
+
+
+def test_connection_terminated_mid_copy_then_rerun(tmp_path, warehouse_url, db):
+    root = tmp_path / "drop"
+    write_drop(root, big_records(200_000))
+    env = dict(os.environ, CDW_WAREHOUSE_URL=warehouse_url)
+    proc = subprocess.Popen([sys.executable, "-m", "cdw.cli", "load", "--landing", str(root), "--date", str(DAY)],
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_copy(warehouse_url, proc, "transactions")
+    # the DBA (or a failover) ends the loader's session from another connection
+    db.execute("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'cdw'"
+               " and datname = current_database() and pid <> pg_backend_pid()")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "terminat" in last and "Traceback" not in err
+    assert db.execute("select count(*) from raw.transactions").fetchone()[0] == 0
+
+    result = load_date(root, DAY)
+    assert db.execute("select count(*) from raw.transactions").fetchone()[0] == 200_000
+    assert [s for _, s in statuses(db)] == ["FAILED", "LOADED"]
+    assert statuses(db)[-1][0] == result.load_id
+
+
+def test_disk_full_while_writing_fails_cleanly_then_rerun(tmp_path, db):
+    import errno
+
+    from cdw.landing import files
+
+    write_drop(tmp_path, big_records(5_000))
+    real_open = files.Path.open
+    writes = {"n": 0}
+
+    class FullDisk:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def write(self, text):
+            writes["n"] += 1
+            if writes["n"] > 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.fh.write(text)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.fh.__exit__(*exc)
+
+    def open_spool(path, mode="r", *args, **kwargs):
+        fh = real_open(path, mode, *args, **kwargs)
+        return FullDisk(fh) if "w" in mode and path.suffix == ".txt" else fh
+
+    with pytest.MonkeyPatch.context() as injected:
+        injected.setattr(files.Path, "open", open_spool)
+        injected.setattr(files, "CHUNK", 4096)  # many writes, so the disk fills mid-file
+        with pytest.raises(OSError, match="No space left"):
+            load_date(tmp_path, DAY)
+    assert db.execute("select count(*) from raw.transactions").fetchone()[0] == 0
+    failed = db.execute("select failure_reason from audit.load_runs_latest").fetchone()[0]
+    assert "No space left on device" in failed
+
+    load_date(tmp_path, DAY)
+    assert db.execute("select count(*) from raw.transactions").fetchone()[0] == 5_000
