@@ -76,7 +76,7 @@ def main() -> int:
             print(f"{day}: {timings[day]:.1f} s", file=sys.stderr)
             day += timedelta(days=1)
         with psycopg.connect(url) as conn:
-            facts = conn.execute("select count(*) from analytics.fct_transactions").fetchone()[0]
+            facts = conn.execute("select count(*) from build.fct_transactions").fetchone()[0]
         first, nth = timings[FIRST], timings[last]
         print(f"history: {args.days} days, {facts:,} ledger entries in fct_transactions at the end")
         print(f"first day's dbt build: {first:.1f} s")

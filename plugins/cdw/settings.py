@@ -33,6 +33,9 @@ class Settings:
     alert_webhook_url: str | None
     alert_smtp_conn_id: str | None
     alert_email_to: str
+    build_schema: str
+    volume_tolerance: float
+    volume_severity: str
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -62,4 +65,9 @@ def get_settings() -> Settings:
         alert_webhook_url=os.environ.get("CDW_ALERT_WEBHOOK_URL") or None,
         alert_smtp_conn_id=os.environ.get("CDW_ALERT_SMTP_CONN_ID") or None,
         alert_email_to=_env("CDW_ALERT_EMAIL_TO", ""),
+        # private schema dbt builds into; analysts see `analytics` only after the gate
+        build_schema=_env("CDW_BUILD_SCHEMA", "build"),
+        # volume check: accepted relative deviation from the same weekday of the last 4 weeks
+        volume_tolerance=float(_env("CDW_VOLUME_TOLERANCE", "0.5")),
+        volume_severity=_env("CDW_VOLUME_SEVERITY", "warning").strip().lower(),
     )

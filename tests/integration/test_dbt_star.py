@@ -20,6 +20,13 @@ from tests.integration import raw_fixtures as rf
 
 pytestmark = pytest.mark.slow
 
+
+@pytest.fixture(autouse=True)
+def _marts_in_analytics(monkeypatch):
+    """These tests check the models themselves: dbt writes the marts straight into analytics
+    (the pipeline writes them to the private build schema and publishes after the gate)."""
+    monkeypatch.setenv("CDW_DBT_MARTS_SCHEMA", "analytics")
+
 # Build everything except data tests: the steps in the middle of a scenario.
 BUILD_NO_TESTS = ["build", "--exclude-resource-type", "test", "unit_test"]
 
@@ -447,7 +454,8 @@ def hand_made(pg_server, template_db, tmp_path_factory):
         )
     url = warehouse.with_database(pg_server, name)
     target = str(tmp_path_factory.mktemp("hand_made") / "target")
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True) as conn, pytest.MonkeyPatch.context() as env:
+        env.setenv("CDW_DBT_MARTS_SCHEMA", "analytics")  # module scope: set here, not by the autouse fixture
         deliver_hand_made(conn)
         run_dbt(["build"], url=url, target_path=target)
         yield conn, url, target

@@ -128,11 +128,11 @@ classified as (
     from snapshots
     inner join carried
         on snapshots.account_id = carried.account_id
-        and snapshots.snapshot_date = carried.event_date
-        and carried.event_order = 1
+            and snapshots.snapshot_date = carried.event_date
+            and carried.event_order = 1
     left join balances
         on snapshots.account_id = balances.account_id
-        and snapshots.snapshot_date = balances.balance_date
+            and snapshots.snapshot_date = balances.balance_date
     cross join coverage
 
 ),

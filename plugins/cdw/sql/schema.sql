@@ -75,6 +75,16 @@ create table if not exists audit.validation_results (
     recorded_at     timestamptz not null default clock_timestamp()
 );
 
+-- every publication of analytics: which load, and per table how (cdw.publication)
+create table if not exists audit.publications (
+    publication_id   bigint generated always as identity primary key,
+    load_id          bigint not null,
+    business_date    date not null,
+    published_at     timestamptz not null default clock_timestamp(),
+    build_watermark  timestamptz,
+    tables           jsonb not null
+);
+
 -- every failure and late-delivery alert the pipeline raised
 create table if not exists audit.alerts (
     alert_id       bigint generated always as identity primary key,
@@ -98,7 +108,7 @@ do $$
 declare t text;
 begin
     foreach t in array array['load_runs', 'file_reconciliation', 'quarantined_records', 'validation_results',
-                              'alerts'] loop
+                              'alerts', 'publications'] loop
         if not exists (select 1 from pg_trigger where tgname = 'append_only' and tgrelid = ('audit.' || t)::regclass) then
             execute format('create trigger append_only before update or delete or truncate on audit.%I '
                            'for each statement execute function audit.refuse_change()', t);

@@ -34,7 +34,7 @@ population as (
     from call_dates
     inner join customers
         on customers.customer_key <> {{ unknown_key() }}
-        and customers.join_date <= call_dates.calendar_date
+            and call_dates.calendar_date >= customers.join_date
         and {{ customer_version_valid_on('customers', 'call_dates.calendar_date') }}  -- noqa: LT02
     group by call_dates.calendar_date, customers.segment
 
@@ -49,7 +49,7 @@ complaints as (
     from calls
     left join customers
         on calls.customer_key = customers.customer_key
-        and customers.customer_key <> {{ unknown_key() }}
+            and customers.customer_key <> {{ unknown_key() }}
     where calls.reason_code = 'COMPLAINT'
     group by calls.calendar_date, coalesce(customers.segment, 'UNKNOWN')
 
@@ -69,7 +69,7 @@ final as (
     from population
     full outer join complaints
         on population.calendar_date = complaints.calendar_date
-        and population.segment = complaints.segment
+            and population.segment = complaints.segment
 
 )
 

@@ -133,10 +133,10 @@ balance_growth as (
     cross join as_of
     inner join customer_balances as first_balance
         on balance_windows.customer_id = first_balance.customer_id
-        and balance_windows.first_known_date_90d = first_balance.balance_date
+            and balance_windows.first_known_date_90d = first_balance.balance_date
     inner join customer_balances as now_balance
         on balance_windows.customer_id = now_balance.customer_id
-        and as_of.as_of_date = now_balance.balance_date
+            and as_of.as_of_date = now_balance.balance_date
 
 ),
 
@@ -334,12 +334,12 @@ final as (
         case
             when prospect_balance_ok and (prospect_age_ok or prospect_education_ok)
                 then concat_ws(
-                    '; ',
-                    'deposit balance ' || cast(cast(deposit_balance as numeric(18, 2)) as text)
-                    || ' > {{ prospect_balance }}',
-                    case when prospect_age_ok then 'age ' || age || ' > {{ prospect_age }}' end,
-                    case when prospect_education_ok then 'education ' || education end
-                )
+                        '; ',
+                        'deposit balance ' || cast(cast(deposit_balance as numeric(18, 2)) as text)
+                        || ' > {{ prospect_balance }}',
+                        case when prospect_age_ok then 'age ' || age || ' > {{ prospect_age }}' end,
+                        case when prospect_education_ok then 'education ' || education end
+                    )
         end as wealth_prospect_reason,
         cast(open_accounts as integer) as open_accounts,
         cast(dormant_accounts as integer) as dormant_accounts,
@@ -360,20 +360,20 @@ final as (
             when balance_drop_share > {{ drop_pct }} / 100.0
                 and (complaints_churn_window > 0 or has_stopped_transacting)
                 then concat_ws(
-                    '; ',
-                    '{{ recent_days }}-day average balance ' || cast(cast(adb_recent as numeric(18, 2)) as text)
-                    || ' is ' || cast(round(balance_drop_share * 100, 1) as text)
-                    || ' % below the previous {{ baseline_days }} days ('
-                    || cast(cast(adb_baseline as numeric(18, 2)) as text) || ')',
-                    case
-                        when complaints_churn_window > 0
-                            then complaints_churn_window || ' complaint(s) in {{ complaint_days }} days'
-                    end,
-                    case
-                        when has_stopped_transacting
-                            then 'no customer-initiated entry in {{ recent_days }} days'
-                    end
-                )
+                        '; ',
+                        '{{ recent_days }}-day average balance ' || cast(cast(adb_recent as numeric(18, 2)) as text)
+                        || ' is ' || cast(round(balance_drop_share * 100, 1) as text)
+                        || ' % below the previous {{ baseline_days }} days ('
+                        || cast(cast(adb_baseline as numeric(18, 2)) as text) || ')',
+                        case
+                            when complaints_churn_window > 0
+                                then complaints_churn_window || ' complaint(s) in {{ complaint_days }} days'
+                        end,
+                        case
+                            when has_stopped_transacting
+                                then 'no customer-initiated entry in {{ recent_days }} days'
+                        end
+                    )
         end as churn_reasons
 
     from ruled

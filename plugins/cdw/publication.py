@@ -1,0 +1,325 @@
+"""Write–audit–publish: analysts only ever see a business date that passed the gate.
+
+:func:`publish` does, for one load of one business date:
+
+1. **write**: dbt builds the marts into the private schema ``build`` (``CDW_DBT_MARTS_SCHEMA``;
+   persistent, so the incremental facts rebuild only the date there);
+2. **audit**: :func:`cdw.quality.validate` runs the suites on raw and on ``build``;
+   a critical failure appends ``FAILED`` (with the failed expectations) to
+   ``audit.load_runs``, leaves ``analytics`` untouched and raises :class:`PublicationRefused`;
+3. **publish**: ONE transaction (advisory transaction lock ``cdw.publish``) makes every
+   mart table of ``analytics`` equal to ``build``, appends to ``audit.publications``, re-grants
+   the readers and appends ``PUBLISHED`` to ``audit.load_runs`` — all or nothing.
+
+How a table is published (:func:`sync_table`):
+
+* missing in ``analytics``: ``create table … (like build.t including all)`` (columns, types,
+  defaults, constraints, indexes) and copy the rows;
+* columns differ (name, type or order): a new table is created and filled, the old one
+  dropped and the new one renamed, inside the transaction;
+* otherwise the contents are replaced with ``delete`` + ``insert … select`` (never TRUNCATE:
+  an analyst's query that started before keeps its MVCC snapshot and is not blocked);
+* a fact whose build table has ``built_at`` (when dbt (re)built the row) is published in
+  proportion to the day: only rows of the run's business date, of every date holding a row
+  with ``built_at`` above the table's last published watermark, and with the natural key of
+  such a row, are replaced. The watermark is recorded in ``audit.publications``. Without
+  ``built_at``, or on a table's first publication, the whole table is replaced.
+
+Grants survive: ``USAGE`` on ``analytics`` and ``SELECT`` on all its tables are granted again to
+``cdw_analyst`` and ``cdw_auditor`` (see :mod:`cdw.roles`) in the same transaction, so a
+rebuilt table is never visible without them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from psycopg import sql
+
+from cdw import warehouse
+from cdw.quality import QualityOutcome, validate
+from cdw.version import code_version
+
+log = logging.getLogger(__name__)
+
+ANALYTICS = "analytics"
+READER_ROLES = ("cdw_analyst", "cdw_auditor")
+#: natural key of the facts (a row's identity across rebuilds)
+NATURAL_KEYS = {"fct_transactions": "txn_id", "fct_calls": "call_id"}
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_NOT_MARTS = re.compile(r"^(stg_|int_)|__dbt_(tmp|backup)|__cdw_new$")
+
+class PublicationRefused(Exception):
+    """The load was not published (gate failed, dbt failed, or the load is not LOADED)."""
+
+    def __init__(self, message: str, outcome: QualityOutcome | None = None):
+        super().__init__(message)
+        self.outcome = outcome
+
+
+@dataclass
+class PublicationResult:
+    business_date: date
+    load_id: int
+    tables: dict[str, dict] = field(default_factory=dict)
+    build_watermark: datetime | None = None
+    quality: QualityOutcome | None = None
+    run_results: Path | None = None
+
+
+# ---------------------------------------------------------------- write
+
+
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for a child process (run_dbt passes os.environ on)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def build_marts(business_date: date, *, url: str | None = None, build_schema: str = "build",
+                target_path: str | None = None, args: list[str] | None = None) -> Path:
+    """``dbt build`` (models, seeds, tests) of the business date into ``build_schema``; returns run_results.json."""
+    from cdw.dbt import DBT_PROJECT_DIR, run_dbt
+
+    _check_identifier(build_schema)
+    with _environment(CDW_DBT_MARTS_SCHEMA=build_schema):
+        run_dbt(args or ["build"], url=url, vars={"business_date": business_date.isoformat()},
+                target_path=target_path)
+    return Path(target_path or DBT_PROJECT_DIR / "target") / "run_results.json"
+
+
+# ---------------------------------------------------------------- publish
+
+
+def publish(
+    business_date: date,
+    load_id: int,
+    *,
+    url: str | None = None,
+    build_schema: str = "build",
+    build: bool = True,
+    validate_first: bool = True,
+    target_path: str | None = None,
+) -> PublicationResult:
+    """Build, audit and publish one load; raise :class:`PublicationRefused` when it may not be published.
+
+    The DAG builds with Cosmos and gates in a task of its own, then calls this with
+    ``build=False, validate_first=False``: the gate task's success is the precondition.
+    """
+    if isinstance(business_date, str):
+        business_date = date.fromisoformat(business_date)
+    _check_identifier(build_schema)
+    url = url or warehouse.warehouse_url()
+    with warehouse.connect(url, autocommit=True) as conn:
+        _require_loaded(conn, load_id, business_date)
+    result = PublicationResult(business_date, int(load_id))
+
+    if build:
+        from cdw.dbt import DbtFailed
+
+        try:
+            result.run_results = build_marts(business_date, url=url, build_schema=build_schema,
+                                             target_path=target_path)
+        except DbtFailed as exc:
+            _refuse(url, load_id, business_date, f"dbt build failed: {exc}"[:4000])
+            raise PublicationRefused(f"{business_date} load {load_id}: dbt build failed: {exc}") from exc
+
+    outcome = validate(business_date, load_id, url=url, build_schema=build_schema) if validate_first else None
+    result.quality = outcome
+    if outcome is not None and not outcome.passed:
+        reason = "quality gate: " + outcome.reason()
+        _refuse(url, load_id, business_date, reason[:4000])
+        raise PublicationRefused(f"{business_date} load {load_id} not published: {reason}", outcome)
+
+    with warehouse.connect(url) as conn:
+        ensure_publications_table(conn)
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(hashtext('cdw.publish'))")
+            _require_loaded(conn, load_id, business_date)  # again, under the lock
+            conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(ANALYTICS)))
+            for table in mart_tables(conn, build_schema):
+                result.tables[table] = sync_table(conn, build_schema, table, business_date)
+            marks = [t["watermark"] for t in result.tables.values() if t.get("watermark")]
+            result.build_watermark = max(marks) if marks else None
+            conn.execute(
+                "insert into audit.publications (load_id, business_date, build_watermark, tables)"
+                " values (%s, %s, %s, %s::jsonb)",
+                (load_id, business_date, result.build_watermark, json.dumps(result.tables, default=str)),
+            )
+            grant_readers(conn)
+            _append_status(conn, load_id, business_date, "PUBLISHED", None)
+    log.info("%s load %s published: %s", business_date, load_id,
+             ", ".join(f"{t} {v['mode']}" for t, v in result.tables.items()))
+    return result
+
+
+def ensure_publications_table(conn) -> None:
+    """``audit.publications`` is part of the audit schema (``cdw/sql/schema.sql``)."""
+    warehouse.ensure_schema(conn)
+
+
+def mart_tables(conn, build_schema: str) -> list[str]:
+    """The tables of the build schema that are marts (no staging/intermediate, no dbt temp tables)."""
+    names = conn.execute(
+        "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname = %s and c.relkind in ('r', 'p') and not c.relispartition order by c.relname",
+        (build_schema,),
+    ).fetchall()
+    return [name for (name,) in names if not _NOT_MARTS.search(name) and _IDENTIFIER.match(name)]
+
+
+def _columns(conn, schema: str, table: str) -> list[tuple[str, str]]:
+    return conn.execute(
+        "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a"
+        " where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped order by a.attnum",
+        (f"{schema}.{table}",),
+    ).fetchall()
+
+
+def _last_watermark(conn, table: str) -> datetime | None:
+    row = conn.execute(
+        "select (tables -> %s ->> 'watermark')::timestamptz from audit.publications"
+        " where tables -> %s ->> 'watermark' is not null order by publication_id desc limit 1",
+        (table, table),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def sync_table(conn, build_schema: str, table: str, business_date: date) -> dict:
+    """Make ``analytics.<table>`` equal to ``<build_schema>.<table>`` (inside the caller's transaction)."""
+    src = sql.Identifier(build_schema, table)
+    dst = sql.Identifier(ANALYTICS, table)
+    build_cols = _columns(conn, build_schema, table)
+    published_cols = _columns(conn, ANALYTICS, table)
+    names = sql.SQL(", ").join(sql.Identifier(c) for c, _ in build_cols)
+    has_built_at = any(c == "built_at" for c, _ in build_cols)
+    watermark = None
+    if has_built_at:
+        watermark = conn.execute(sql.SQL("select max(built_at) from {}").format(src)).fetchone()[0]
+
+    if not published_cols:
+        conn.execute(sql.SQL("create table {} (like {} including all)").format(dst, src))
+        inserted = conn.execute(sql.SQL("insert into {} ({}) select {} from {}").format(dst, names, names, src)).rowcount
+        return {"mode": "created", "rows_deleted": 0, "rows_inserted": inserted, "watermark": watermark}
+
+    if published_cols != build_cols:
+        new = f"{table}__cdw_new"
+        conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(ANALYTICS, new)))
+        conn.execute(sql.SQL("create table {} (like {} including all)").format(sql.Identifier(ANALYTICS, new), src))
+        inserted = conn.execute(sql.SQL("insert into {} ({}) select {} from {}").format(
+            sql.Identifier(ANALYTICS, new), names, names, src)).rowcount
+        deleted = conn.execute(sql.SQL("select count(*) from {}").format(dst)).fetchone()[0]
+        conn.execute(sql.SQL("drop table {}").format(dst))
+        conn.execute(sql.SQL("alter table {} rename to {}").format(sql.Identifier(ANALYTICS, new), sql.Identifier(table)))
+        _rename_indexes(conn, table, new)
+        return {"mode": "rebuilt", "rows_deleted": deleted, "rows_inserted": inserted, "watermark": watermark,
+                "columns_before": [c for c, _ in published_cols], "columns_after": [c for c, _ in build_cols]}
+
+    last = _last_watermark(conn, table) if has_built_at else None
+    if last is None:
+        deleted = conn.execute(sql.SQL("delete from {}").format(dst)).rowcount
+        inserted = conn.execute(sql.SQL("insert into {} ({}) select {} from {}").format(dst, names, names, src)).rowcount
+        return {"mode": "replaced", "rows_deleted": deleted, "rows_inserted": inserted, "watermark": watermark}
+
+    # proportional to the day: the run's date, dates holding rows rebuilt since the last
+    # publication, and rows rebuilt since then under their natural key (a row may change date)
+    col_names = {c for c, _ in build_cols}
+    date_col = "business_date" if "business_date" in col_names else "date_key"
+    day = business_date if date_col == "business_date" else int(business_date.strftime("%Y%m%d"))
+    key = NATURAL_KEYS.get(table) if NATURAL_KEYS.get(table) in col_names else None
+    d, k = sql.Identifier(date_col), sql.Identifier(key) if key else None
+    conn.execute("drop table if exists pg_temp.cdw_changed_dates")
+    conn.execute(sql.SQL("create temp table cdw_changed_dates on commit drop as"
+                         " select distinct {d} as value from {src} where built_at > %s"
+                         " union select %s").format(d=d, src=src), (last, day))
+    where = sql.SQL("{d} in (select value from pg_temp.cdw_changed_dates)").format(d=d)
+    if key:
+        where = sql.SQL("{w} or {k} in (select {k} from {src} where built_at > %(last)s)").format(w=where, k=k, src=src)
+    where_params = {"last": last} if key else {}
+    deleted = conn.execute(sql.SQL("delete from {} where ").format(dst) + where, where_params).rowcount
+    inserted = conn.execute(sql.SQL("insert into {} ({}) select {} from {} where ").format(dst, names, names, src)
+                            + where, where_params).rowcount
+    dates = [str(v) for (v,) in conn.execute("select value from pg_temp.cdw_changed_dates order by 1").fetchall()]
+    return {"mode": "incremental", "rows_deleted": deleted, "rows_inserted": inserted, "watermark": watermark,
+            "previous_watermark": last, "dates": dates}
+
+
+def _rename_indexes(conn, table: str, new: str) -> None:
+    """Indexes made by LIKE for ``<table>__cdw_new`` carry that name: give them the table's."""
+    for (index,) in conn.execute(
+        "select indexrelid::regclass::text from pg_index where indrelid = to_regclass(%s)", (f"{ANALYTICS}.{table}",)
+    ).fetchall():
+        bare = index.split(".")[-1].strip('"')
+        if bare.startswith(new):
+            wanted = (table + bare[len(new):])[:63]
+            if conn.execute("select to_regclass(%s) is null", (f"{ANALYTICS}.{wanted}",)).fetchone()[0]:
+                conn.execute(sql.SQL("alter index {} rename to {}").format(
+                    sql.Identifier(ANALYTICS, bare), sql.Identifier(wanted)))
+
+
+def grant_readers(conn, roles: tuple[str, ...] = READER_ROLES) -> list[str]:
+    """Re-apply the readers' grants on ``analytics`` (roles that exist; see cdw.roles.setup_roles)."""
+    existing = [r for (r,) in conn.execute("select rolname from pg_roles where rolname = any(%s)",
+                                            (list(roles),)).fetchall()]
+    if not existing:
+        log.warning("no reader role (%s) exists: run cdw.roles.setup_roles", ", ".join(roles))
+    for role in existing:
+        conn.execute(sql.SQL("grant usage on schema {} to {}").format(sql.Identifier(ANALYTICS), sql.Identifier(role)))
+        conn.execute(sql.SQL("grant select on all tables in schema {} to {}").format(
+            sql.Identifier(ANALYTICS), sql.Identifier(role)))
+    return existing
+
+
+# ---------------------------------------------------------------- audit trail
+
+
+def _check_identifier(name: str) -> None:
+    if not _IDENTIFIER.match(name) or name == ANALYTICS:
+        raise ValueError(f"build schema must be a plain identifier other than {ANALYTICS}, got {name!r}")
+
+
+def _require_loaded(conn, load_id: int, business_date: date) -> None:
+    row = conn.execute("select status, business_date from audit.load_runs_latest where load_id = %s",
+                       (load_id,)).fetchone()
+    if row is None:
+        raise PublicationRefused(f"load {load_id} is not in audit.load_runs")
+    if row[1] != business_date:
+        raise PublicationRefused(f"load {load_id} is for {row[1]}, not {business_date}")
+    if row[0] != "LOADED":
+        raise PublicationRefused(f"{business_date} load {load_id} is {row[0]}, not LOADED: not published")
+
+
+def _append_status(conn, load_id: int, business_date: date, status: str, reason: str | None) -> None:
+    conn.execute(
+        "insert into audit.load_runs (load_id, business_date, started_at, finished_at, status, failure_reason,"
+        " code_version, landing_path)"
+        " select %s, %s, coalesce(min(started_at), clock_timestamp()), clock_timestamp(), %s, %s, %s,"
+        " max(landing_path) from audit.load_runs where load_id = %s",
+        (load_id, business_date, status, reason, code_version(), load_id),
+    )
+
+
+def _refuse(url: str, load_id: int, business_date: date, reason: str) -> None:
+    """Append FAILED (only while the load is still LOADED: never over a newer status)."""
+    with warehouse.connect(url) as conn, conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('cdw.publish'))")
+        status = conn.execute("select status from audit.load_runs_latest where load_id = %s", (load_id,)).fetchone()
+        if status and status[0] == "LOADED":
+            _append_status(conn, load_id, business_date, "FAILED", reason)

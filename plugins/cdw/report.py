@@ -1,0 +1,280 @@
+"""The auditors' data-quality report: one static HTML page per load, and an index of all loads.
+
+:func:`write_report` renders ``<out_dir>/load-<id>.html`` from the audit trail alone
+(``audit.load_runs``, ``file_reconciliation``, ``quarantined_records``,
+``validation_results``) plus, when given, dbt's ``run_results.json``; then rewrites
+``<out_dir>/index.html`` (every load, newest first). Pages are self-contained: inline CSS,
+no script, no external asset, so they can be archived or mailed as they are.
+
+Personal data never reaches the page: examples of records set aside are masked — the
+contract's personal columns of a CSV record (the header is read from the drop, when it is
+still there), the personal keys of a JSON line, and for a record that cannot be parsed (or
+whose header is unknown) every run of letters and digits except its first two characters.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jinja2 import Environment, select_autoescape
+
+from cdw import warehouse
+from cdw.landing import contract
+from cdw.settings import get_settings
+from cdw.version import code_version
+
+EXAMPLES_PER_REASON = 3
+MASK = "***"
+_RUN = re.compile(r"[^\W_]+")  # runs of letters and digits (any script)
+
+
+def default_out_dir() -> Path:
+    return get_settings().home / "reports"
+
+
+# ---------------------------------------------------------------- masking
+
+
+def mask_run(text: str) -> str:
+    """Keep the first two characters of every run of letters/digits, mask the rest."""
+    return _RUN.sub(lambda m: m.group(0)[:2] + "*" * max(len(m.group(0)) - 2, 0), text)
+
+
+def _personal(file_name: str) -> tuple[contract.SourceFile | None, set[str]]:
+    src = contract.source_for_file_name(file_name)
+    return src, {c.name for c in src.columns if c.personal} if src else set()
+
+
+def mask_record(file_name: str, raw_record: str, header: list[str] | None) -> str:
+    """A record set aside, safe to show: personal fields masked (see the module docstring)."""
+    src, personal = _personal(file_name)
+    if src is not None and src.fmt == "jsonl":
+        try:
+            obj = json.loads(raw_record)
+        except ValueError:
+            return mask_run(raw_record)
+        if not isinstance(obj, dict):
+            return mask_run(raw_record)
+        return json.dumps({k: (MASK if k in personal and v is not None else v) for k, v in obj.items()},
+                          ensure_ascii=False)
+    if src is not None and header:
+        try:
+            rows = list(csv.reader(io.StringIO(raw_record)))
+        except csv.Error:
+            return mask_run(raw_record)
+        if len(rows) == 1 and len(rows[0]) == len(header):
+            fields = [MASK if name in personal and value else value for name, value in zip(header, rows[0],
+                                                                                          strict=True)]
+            out = io.StringIO()
+            csv.writer(out, lineterminator="").writerow(fields)
+            return out.getvalue()
+    return mask_run(raw_record)
+
+
+def _csv_header(landing_path: str | None, file_name: str) -> list[str] | None:
+    """The header line of a CSV file of the drop, if the drop is still there."""
+    if not landing_path:
+        return None
+    path = Path(landing_path) / file_name
+    try:
+        opener = gzip.open if file_name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as f:
+            return next(csv.reader([f.readline()]))
+    except (OSError, StopIteration, EOFError, csv.Error):
+        return None
+
+
+# ---------------------------------------------------------------- data
+
+
+def _rows(conn, query: str, params=()) -> list[dict]:
+    cur = conn.execute(query, params)
+    names = [d.name for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _status_label(status: str | None) -> str:
+    return "PASS" if status == "PUBLISHED" else "FAIL" if status in ("FAILED", "SUPERSEDED") else "PENDING"
+
+
+def collect(conn, load_id: int, run_results: Path | None = None) -> dict:
+    events = _rows(conn, "select * from audit.load_runs where load_id = %s order by event_id", (load_id,))
+    if not events:
+        raise ValueError(f"load {load_id} is not in audit.load_runs")
+    latest = events[-1]
+    files = _rows(conn, "select * from audit.file_reconciliation where load_id = %s order by file_name", (load_id,))
+    for f in files:
+        f["reconciles"] = (f["manifest_rows"] == f["rows_read"]
+                           == (f["rows_loaded"] or 0) + (f["rows_quarantined"] or 0))
+    reasons = _rows(conn, """
+        select file_name, reason, count(*) as records
+        from audit.quarantined_records, unnest(reasons) as reason
+        where load_id = %s group by file_name, reason order by file_name, records desc, reason""", (load_id,))
+    headers: dict[str, list[str] | None] = {}
+    for group in reasons:
+        name = group["file_name"]
+        if name not in headers:
+            src = contract.source_for_file_name(name)
+            headers[name] = _csv_header(latest.get("landing_path"), name) if src and src.fmt == "csv" else None
+        examples = _rows(conn, """
+            select line_number, raw_record from audit.quarantined_records
+            where load_id = %s and file_name = %s and %s = any(reasons)
+            order by line_number limit %s""", (load_id, name, group["reason"], EXAMPLES_PER_REASON))
+        group["examples"] = [dict(line_number=e["line_number"],
+                                  record=mask_record(name, e["raw_record"], headers[name])) for e in examples]
+    validations = _rows(conn, """
+        with runs as (
+            select details ->> 'run' as run, max(recorded_at) as at from audit.validation_results
+            where load_id = %s group by 1
+        )
+        select suite_name, expectation, severity, success, observed_value, details, recorded_at
+        from audit.validation_results
+        where load_id = %s and details ->> 'run' is not distinct from (select run from runs order by at desc limit 1)
+        order by success, case severity when 'critical' then 0 when 'warning' then 1 else 2 end,
+                 suite_name, expectation""", (load_id, load_id))
+    for v in validations:
+        v["exception"] = (v["details"] or {}).get("exception")
+        v["note"] = ((v["details"] or {}).get("meta") or {}).get("note")
+    dbt_results = []
+    if run_results and Path(run_results).exists():
+        data = json.loads(Path(run_results).read_text(encoding="utf-8"))
+        for r in data.get("results", []):
+            dbt_results.append(dict(node=r.get("unique_id"), status=r.get("status"),
+                                    seconds=r.get("execution_time"), message=r.get("message") or ""))
+    return dict(
+        load_id=load_id,
+        business_date=latest["business_date"],
+        status=latest["status"],
+        label=_status_label(latest["status"]),
+        failure_reason=next((e["failure_reason"] for e in reversed(events) if e["failure_reason"]), None)
+        if latest["status"] != "PUBLISHED" else None,
+        events=events,
+        files=files,
+        totals=dict(
+            manifest_rows=sum(f["manifest_rows"] or 0 for f in files),
+            rows_read=sum(f["rows_read"] or 0 for f in files),
+            rows_loaded=sum(f["rows_loaded"] or 0 for f in files),
+            rows_quarantined=sum(f["rows_quarantined"] or 0 for f in files),
+        ),
+        reasons=reasons,
+        validations=validations,
+        critical_failures=sum(1 for v in validations if not v["success"] and v["severity"] == "critical"),
+        warnings=sum(1 for v in validations if not v["success"] and v["severity"] != "critical"),
+        dbt_results=dbt_results,
+        load_code_version=latest["code_version"],
+        report_code_version=code_version(),
+        generated_at=datetime.now(UTC).replace(microsecond=0),
+    )
+
+
+# ---------------------------------------------------------------- HTML
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans CJK SC",sans-serif;margin:24px;color:#1d2430}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
+table{border-collapse:collapse;margin:6px 0 12px;min-width:50%} th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f3f5f7} td.n{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;padding:3px 12px;border-radius:12px;font-weight:700;color:#fff}
+.PASS{background:#1a7f37} .FAIL{background:#cf222e} .PENDING{background:#9a6700}
+.ok{color:#1a7f37;font-weight:700;white-space:nowrap} .bad{color:#cf222e;font-weight:700} .warn{color:#9a6700;font-weight:700}
+code,pre{font:12px ui-monospace,Menlo,Consolas,monospace} pre{white-space:pre-wrap;word-break:break-all;margin:0}
+.meta{color:#57606a} .reason{background:#fff1f0;border:1px solid #ffc1bd;padding:8px;border-radius:6px}
+"""
+
+_LOAD = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Load {{ r.load_id }} – {{ r.business_date }} – {{ r.label }}</title>
+<style>{{ css }}</style></head><body>
+<p class="meta"><a href="index.html">All loads</a></p>
+<h1>Business date {{ r.business_date }} — load {{ r.load_id }}
+ <span class="badge {{ r.label }}" id="status" data-status="{{ r.status }}">{{ r.label }}</span></h1>
+<p>Status: <strong id="load-status">{{ r.status }}</strong>
+{%- if r.status == 'PUBLISHED' %} (published to analytics){% else %} (not published){% endif %}</p>
+{% if r.failure_reason %}<p class="reason" id="failure-reason"><strong>Reason:</strong> {{ r.failure_reason }}</p>{% endif %}
+
+<h2>Files of the drop</h2>
+<table id="files"><tr><th>file</th><th>sha256</th><th>manifest rows</th><th>read</th><th>loaded</th><th>set aside</th><th>reconciles</th></tr>
+{% for f in r.files %}<tr data-file="{{ f.file_name }}"><td>{{ f.file_name }}</td><td><code>{{ f.sha256 }}</code></td>
+<td class="n manifest">{{ f.manifest_rows }}</td><td class="n read">{{ f.rows_read }}</td><td class="n loaded">{{ f.rows_loaded }}</td>
+<td class="n aside">{{ f.rows_quarantined }}</td><td class="check">{% if f.reconciles %}<span class="ok">✓</span>{% else %}<span class="bad">✗</span>{% endif %}</td></tr>
+{% endfor %}<tr><th>total</th><th></th><th class="n">{{ r.totals.manifest_rows }}</th><th class="n">{{ r.totals.rows_read }}</th>
+<th class="n">{{ r.totals.rows_loaded }}</th><th class="n">{{ r.totals.rows_quarantined }}</th><th></th></tr></table>
+
+<h2>Records set aside</h2>
+{% if not r.reasons %}<p>None.</p>{% else %}
+<table id="set-aside"><tr><th>file</th><th>reason</th><th>records</th><th>examples (personal data masked)</th></tr>
+{% for g in r.reasons %}<tr><td>{{ g.file_name }}</td><td><code>{{ g.reason }}</code></td><td class="n">{{ g.records }}</td>
+<td>{% for e in g.examples %}<pre>line {{ e.line_number }}: {{ e.record }}</pre>{% endfor %}</td></tr>
+{% endfor %}</table>{% endif %}
+
+<h2>Expectations ({{ r.validations|length }}: {{ r.critical_failures }} critical failure(s), {{ r.warnings }} warning(s))</h2>
+{% if not r.validations %}<p>No validation recorded for this load.</p>{% else %}
+<table id="expectations"><tr><th>suite</th><th>expectation</th><th>severity</th><th>result</th><th>observed</th></tr>
+{% for v in r.validations %}<tr><td>{{ v.suite_name }}</td><td>{{ v.expectation }}{% if v.note %}<br><span class="meta">{{ v.note }}</span>{% endif %}</td>
+<td>{{ v.severity }}</td><td>{% if v.success %}<span class="ok">✓ pass</span>{% elif v.severity == 'critical' %}<span class="bad">✗ fail</span>{% else %}<span class="warn">! fail</span>{% endif %}</td>
+<td><pre>{{ (v.observed_value or '')|truncate(300) }}{% if v.exception %} — raised: {{ v.exception|truncate(300) }}{% endif %}</pre></td></tr>
+{% endfor %}</table>{% endif %}
+
+<h2>dbt tests and models</h2>
+{% if not r.dbt_results %}<p>No dbt run results given.</p>{% else %}
+<table id="dbt"><tr><th>node</th><th>status</th><th>seconds</th><th>message</th></tr>
+{% for d in r.dbt_results %}<tr><td><code>{{ d.node }}</code></td><td>{{ d.status }}</td><td class="n">{{ '%.2f'|format(d.seconds or 0) }}</td><td>{{ d.message|truncate(200) }}</td></tr>
+{% endfor %}</table>{% endif %}
+
+<h2>Run</h2>
+<table id="events"><tr><th>status</th><th>started</th><th>finished</th><th>recorded</th><th>code version</th></tr>
+{% for e in r.events %}<tr><td>{{ e.status }}</td><td>{{ e.started_at }}</td><td>{{ e.finished_at or '' }}</td><td>{{ e.recorded_at }}</td><td><code>{{ e.code_version }}</code></td></tr>
+{% endfor %}</table>
+<p class="meta">Report generated {{ r.generated_at }} by code version <code>{{ r.report_code_version }}</code>.</p>
+</body></html>
+"""
+
+_INDEX = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Data-quality reports</title><style>{{ css }}</style></head><body>
+<h1>Data-quality reports — all loads</h1>
+<table id="loads"><tr><th>load</th><th>business date</th><th>status</th><th>rows read</th><th>loaded</th><th>set aside</th><th>report</th></tr>
+{% for l in loads %}<tr data-load="{{ l.load_id }}"><td class="n">{{ l.load_id }}</td><td>{{ l.business_date }}</td>
+<td><span class="badge {{ l.label }}">{{ l.label }}</span> {{ l.status }}</td><td class="n read">{{ l.rows_read }}</td>
+<td class="n loaded">{{ l.rows_loaded }}</td><td class="n aside">{{ l.rows_quarantined }}</td>
+<td>{% if l.link %}<a href="{{ l.link }}">{{ l.link }}</a>{% endif %}</td></tr>
+{% endfor %}</table>
+<p class="meta">Generated {{ generated_at }}.</p></body></html>
+"""
+
+_ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+
+
+def write_report(load_id: int, *, url: str | None = None, out_dir: Path | None = None,
+                 run_results: Path | None = None) -> Path:
+    """Render ``load-<id>.html`` and refresh ``index.html`` in ``out_dir`` (default CDW_HOME/reports)."""
+    out_dir = Path(out_dir or default_out_dir())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with warehouse.connect(url, autocommit=True) as conn:
+        data = collect(conn, int(load_id), run_results)
+        page = out_dir / f"load-{int(load_id)}.html"
+        page.write_text(_ENV.from_string(_LOAD).render(r=data, css=_CSS), encoding="utf-8")
+        write_index(conn, out_dir)
+    return page
+
+
+def write_index(conn, out_dir: Path) -> Path:
+    loads = _rows(conn, """
+        select l.load_id, l.business_date, l.status,
+               coalesce(sum(f.rows_read), 0) as rows_read, coalesce(sum(f.rows_loaded), 0) as rows_loaded,
+               coalesce(sum(f.rows_quarantined), 0) as rows_quarantined
+        from audit.load_runs_latest l left join audit.file_reconciliation f using (load_id)
+        group by l.load_id, l.business_date, l.status order by l.load_id desc""")
+    for row in loads:
+        row["label"] = _status_label(row["status"])
+        name = f"load-{row['load_id']}.html"
+        row["link"] = name if (out_dir / name).exists() else None
+    index = out_dir / "index.html"
+    index.write_text(_ENV.from_string(_INDEX).render(loads=loads, css=_CSS,
+                                                      generated_at=datetime.now(UTC).replace(microsecond=0)),
+                     encoding="utf-8")
+    return index

@@ -1,0 +1,215 @@
+"""The validation suites against a real PostgreSQL, run by the real Great Expectations.
+
+A star schema is built once per server (two generated business dates, loaded by the real
+loader, marts built by the real dbt into the private schema ``build``) and kept as a
+template database; every test works on a fresh copy of it (``create database … template``),
+breaks one thing, and checks that the gate does exactly what the suites specify.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import date, timedelta
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from cdw import warehouse
+from cdw.generate import generate_landing
+from cdw.load import load_date
+from cdw.publication import build_marts
+from cdw.quality import QualityOutcome, load_suites, validate
+
+pytestmark = pytest.mark.slow
+
+D1, D2 = date(2026, 3, 2), date(2026, 3, 3)
+BUILD_NO_TESTS = ["build", "--exclude-resource-type", "test", "unit_test"]
+
+# ---------------------------------------------------------------- shared star schema
+
+_BUILT: dict[str, tuple[str, dict[date, int]]] = {}
+
+
+@pytest.fixture(scope="session")
+def generated_landing(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quality-landing")
+    generate_landing(out, D1, D2, seed=11, customers=150, agents=15, transactions_per_day=300, calls_per_day=80)
+    return out
+
+
+@pytest.fixture(scope="session")
+def built_star(pg_server, template_db, generated_landing, tmp_path_factory, request) -> tuple[str, dict]:
+    """(template database name, {business date: load id}) of a database with D1 and D2 loaded and built."""
+    if pg_server not in _BUILT:
+        name = f"cdw_test_star_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name),
+                                                                            sql.Identifier(template_db)))
+        request.config.add_cleanup(lambda: _drop(pg_server, name))
+        url = warehouse.with_database(pg_server, name)
+        target = tmp_path_factory.mktemp("dbt-target")
+        loads = {}
+        for day in (D1, D2):
+            loads[day] = load_date(generated_landing, day, url=url).load_id
+            started = time.monotonic()
+            build_marts(day, url=url, build_schema="build", target_path=str(target), args=BUILD_NO_TESTS)
+            print(f"dbt build {day}: {time.monotonic() - started:.1f}s")
+        _BUILT[pg_server] = (name, loads)
+    return _BUILT[pg_server]
+
+
+def _drop(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def star(pg_server, built_star, monkeypatch, tmp_path):
+    """A fresh copy of the built star schema: (url, {date: load id}); CDW_HOME is the test's own."""
+    template, loads = built_star
+    name = f"cdw_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name),
+                                                                        sql.Identifier(template)))
+    url = warehouse.with_database(pg_server, name)
+    monkeypatch.setenv("CDW_WAREHOUSE_URL", url)
+    monkeypatch.setenv("CDW_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CDW_VOLUME_TOLERANCE", raising=False)
+    yield url, loads
+    _drop(pg_server, name)
+
+
+def add_trailing_weeks(conn, day: date, weeks: int = 2, factor: int = 3) -> None:
+    """Give build.fct_transactions `weeks` earlier same weekdays with `factor` times the day's rows."""
+    conn.execute("create temp table day_rows as select * from build.fct_transactions where business_date = %s",
+                 (day,))
+    for week in range(1, weeks + 1):
+        for copy in range(factor):
+            conn.execute("create temp table shifted as select * from day_rows")
+            conn.execute("update shifted set txn_id = txn_id || %s, business_date = %s,"
+                         " date_key = to_char(%s::date, 'YYYYMMDD')::int",
+                         (f"-w{week}c{copy}", day - timedelta(days=7 * week), day - timedelta(days=7 * week)))
+            conn.execute("insert into build.fct_transactions select * from shifted")
+            conn.execute("drop table shifted")
+    conn.execute("drop table day_rows")
+
+
+def failed(outcome: QualityOutcome, suite: str) -> list[str]:
+    return [r.expectation for r in outcome.results if r.suite == suite and not r.success]
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_suites_are_code_one_per_gated_table():
+    names = {m.SUITE for m in load_suites()}
+    assert {f"raw_{e}" for e in ("transactions", "calls", "customers", "accounts", "agents")} <= names
+    assert {"fct_transactions", "fct_calls", "call_center_daily", "channel_mix_daily", "dim_customer"} <= names
+    for module in load_suites():
+        assert module.__name__.rsplit(".", 1)[-1] == module.SUITE  # named after the table
+
+
+def test_clean_load_passes_and_every_result_is_recorded(star, pg_server):
+    url, loads = star
+    if warehouse.parse_url(url).host.startswith("/"):
+        assert "host=/" in url  # the embedded server: GX reaches it through the Unix socket
+    outcome = validate(D2, loads[D2], url=url)
+    assert outcome.passed, outcome.reason()
+    assert outcome.critical_failures == [] and outcome.warnings == []
+    suites = {r.suite for r in outcome.results}
+    assert {"raw_transactions", "raw_calls", "fct_transactions", "fct_calls", "call_center_daily"} <= suites
+    with psycopg.connect(url) as conn:
+        recorded = conn.execute(
+            "select suite_name, expectation, success, severity, observed_value from audit.validation_results"
+            " where load_id = %s", (loads[D2],)).fetchall()
+    assert len(recorded) == len(outcome.results)
+    assert {r[3] for r in recorded} <= {"critical", "warning", "info"}
+    assert ("raw_transactions", "row count = manifest rows loaded", True, "critical") in {r[:4] for r in recorded}
+    volume = [r for r in outcome.results if r.expectation.startswith("volume of ledger entries")]
+    assert volume and volume[0].success and volume[0].severity == "warning"
+    assert "volume not judged" in volume[0].details["meta"]["note"]  # fewer than 2 comparable weeks
+    assert outcome.docs_index is not None and outcome.docs_index.exists()
+    assert outcome.docs_index.parent.name == "gx_docs"
+
+
+DEFECTS = {
+    # a fact row lost between raw and the star: count and signed sum no longer reconcile
+    "reconciliation": (
+        "delete from build.fct_transactions where txn_id = (select min(txn_id) from build.fct_transactions"
+        " where business_date = '2026-03-03')",
+        "fct_transactions", "count and signed sum reconcile with raw"),
+    "signed_sum": (
+        "update build.fct_transactions set signed_amount = signed_amount + 1, amount = amount + 1"
+        " where txn_id = (select min(txn_id) from build.fct_transactions where business_date = '2026-03-03')",
+        "fct_transactions", "count and signed sum reconcile with raw"),
+    "orphan_fact_row": (
+        "update build.fct_calls set agent_key = 424242 where call_id = (select min(call_id)"
+        " from build.fct_calls where business_date = '2026-03-03')",
+        "fct_calls", "every row joins dim_agent"),
+    "kpi_out_of_range": (
+        "update build.call_center_daily set service_level = 1.5 where calendar_date = '2026-03-03'"
+        " and service = (select min(service) from build.call_center_daily where calendar_date = '2026-03-03')",
+        "call_center_daily", "service_level in [0, 1]"),
+    "raw_row_count": (
+        "delete from raw.agents where business_date = '2026-03-03' and source_row = 1",
+        "raw_agents", "row count = manifest rows loaded"),
+    "raw_code_set": (
+        "update raw.transactions set currency = 'XXX' where business_date = '2026-03-03' and source_row = 1",
+        "raw_transactions", "code set currency"),
+}
+
+
+@pytest.mark.parametrize("defect", list(DEFECTS))
+def test_each_defect_is_a_critical_failure(star, defect):
+    url, loads = star
+    statement, suite, expectation = DEFECTS[defect]
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute(statement).rowcount == 1
+    outcome = validate(D2, loads[D2], url=url, build_docs=False)
+    assert not outcome.passed
+    assert expectation in [r.expectation for r in outcome.critical_failures if r.suite == suite]
+    assert expectation in outcome.reason()
+    with psycopg.connect(url) as conn:
+        row = conn.execute("select success, severity, details from audit.validation_results where load_id = %s"
+                           " and suite_name = %s and expectation = %s", (loads[D2], suite, expectation)).fetchone()
+    assert row[:2] == (False, "critical")
+
+
+def test_an_expectation_that_raises_stops_publication(star):
+    url, loads = star
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("alter table build.call_center_daily drop column fcr_rate")
+    outcome = validate(D2, loads[D2], url=url, build_docs=False)
+    raised = [r for r in outcome.results if r.raised]
+    assert [r.expectation for r in raised] == ["fcr_rate in [0, 1]"]
+    assert "fcr_rate" in raised[0].details["exception"]
+    assert not outcome.passed and raised[0] in outcome.critical_failures
+
+
+def test_a_missing_gated_table_stops_publication(star):
+    url, loads = star
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("drop table build.channel_mix_daily")
+    outcome = validate(D2, loads[D2], url=url, build_docs=False)
+    assert [(r.suite, r.expectation) for r in outcome.critical_failures] == [("channel_mix_daily", "table exists")]
+
+
+def test_volume_anomaly_is_a_warning_with_a_configurable_tolerance(star, monkeypatch):
+    url, loads = star
+    with psycopg.connect(url, autocommit=True) as conn:
+        add_trailing_weeks(conn, D2)  # the two previous Tuesdays had 3x the day's ledger entries
+    outcome = validate(D2, loads[D2], url=url, build_docs=False)
+    assert outcome.passed, outcome.reason()
+    assert [(w.suite, w.severity) for w in outcome.warnings] == [("fct_transactions", "warning")]
+    warning = outcome.warnings[0]
+    assert warning.expectation.startswith("volume of ledger entries within ±50%")
+    assert warning.details["result"]["details"]["unexpected_rows"][0]["weeks"] == 2
+    with psycopg.connect(url) as conn:
+        assert conn.execute(
+            "select success, severity from audit.validation_results where load_id = %s and suite_name ="
+            " 'fct_transactions' and expectation like 'volume%%'", (loads[D2],)).fetchall() == [(False, "warning")]
+
+    monkeypatch.setenv("CDW_VOLUME_TOLERANCE", "3")  # ±300 %: a third of the usual volume is accepted
+    assert validate(D2, loads[D2], url=url, build_docs=False).warnings == []
