@@ -10,10 +10,10 @@ publish → report**.
 | `resolve_business_date` | decides the date once (below); every later task reads it |
 | `wait_for_drop` | waits for `<landing root>/<date>/_manifest.json` (written last by the sources) |
 | `load_raw` | file checks and raw load (`cdw.load.load_date`) |
-| `build_star_schema` | dbt build of the star schema with Cosmos: one task per model, its tests included |
-| `quality_gate` | files reconcile and the fact holds what was loaded (`cdw.publish.quality_gate`) |
-| `publish` | records the load as PUBLISHED; updates the `cdw_analytics` Asset |
-| `report` | one summary line for the date |
+| `build_star_schema` | dbt build of the star schema into the private schema `build` with Cosmos: one task per model, its tests included |
+| `quality_gate` | the Great Expectations suites on raw and `build`; a critical failure stops here (`cdw.publish.quality_gate`) |
+| `publish` | `analytics` made equal to `build` in one transaction, PUBLISHED recorded; updates the `cdw_analytics` Asset |
+| `report` | the data-quality report of the date's load, whatever happened before; fails the run when the date was not published |
 
 **Business date** (`cdw.business_date`): the `business_date` param when given
 (`airflow dags test customer_warehouse_daily 2026-03-02 -c '{"business_date": "2026-03-02"}'`,
@@ -36,7 +36,7 @@ Warehouse work runs in the `cdw_warehouse` pool.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, get_current_context, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
@@ -157,29 +157,37 @@ def customer_warehouse_daily():
         return verdict
 
     @task(pool=POOL, outlets=[ANALYTICS])
-    def publish(business_date: str, load_id: int) -> None:
+    def publish(business_date: str, load_id: int) -> str:
         from datetime import date
 
-        from cdw.publish import publish as publish_load
+        from cdw.publish import publish as publish_build
 
-        publish_load(date.fromisoformat(business_date), load_id, url=cdw_airflow.task_warehouse_url())
-        print(f"{business_date} load {load_id} published")
-
-    @task
-    def report(business_date: str, load_id: int) -> str:
-        from datetime import date
-
-        from cdw.publish import report as report_line
-
-        line = report_line(date.fromisoformat(business_date), load_id, url=cdw_airflow.task_warehouse_url())
+        line = publish_build(date.fromisoformat(business_date), load_id, url=cdw_airflow.task_warehouse_url())
         print(line)
+        return line
+
+    # runs whatever happened before it: auditors get a report for failed loads too;
+    # it then fails the run when the date was not published, so the run's state tells the truth
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def report(business_date: str) -> str:
+        from datetime import date
+
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from cdw.publish import report as write_report
+
+        published, line, _path = write_report(date.fromisoformat(business_date),
+                                              url=cdw_airflow.task_warehouse_url())
+        print(line)
+        if not published:
+            raise AirflowFailException(line)
         return line
 
     business_date = resolve_business_date()
     load_id = load_raw(business_date)
     wait_for_drop(business_date) >> load_id >> build_star_schema
     gate = quality_gate(business_date, load_id)
-    build_star_schema >> gate >> publish(business_date, load_id) >> report(business_date, load_id)
+    build_star_schema >> gate >> publish(business_date, load_id) >> report(business_date)
 
 
 customer_warehouse_daily()

@@ -259,7 +259,9 @@ def dbt_env_interceptor(context, operator) -> None:
     """
     from cdw.dbt import dbt_env
 
-    operator.env = {**(operator.env or {}), **TELEMETRY_OFF, **dbt_env(task_warehouse_url())}
+    operator.env = {**(operator.env or {}), **TELEMETRY_OFF, **dbt_env(task_warehouse_url()),
+                    # write-audit-publish: dbt writes the private build schema, never analytics
+                    "CDW_DBT_MARTS_SCHEMA": get_settings().build_schema}
 
 
 def drop_manifest(business_date: date | str) -> Path:

@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--end", type=_date, default=date(2026, 3, 9), help="last business date")
     demo.add_argument("--seed", type=int, default=42)
 
+    sub.add_parser("setup-roles", help="create the loader, analyst and auditor roles and their grants "
+                   "(idempotent; needs a role that may create roles)")
+
     wh = sub.add_parser("warehouse", help="manage the embedded PostgreSQL")
     wh.add_argument("action", choices=["start", "stop", "status", "url"])
     return parser
@@ -162,6 +165,17 @@ def _cmd_demo(args) -> int:
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
+def _cmd_setup_roles(args) -> int:
+    from cdw import warehouse
+    from cdw.roles import setup_roles
+
+    with warehouse.connect(autocommit=True) as conn:
+        warehouse.ensure_schema(conn)
+        setup_roles(conn)
+    print("roles cdw_loader, cdw_analyst, cdw_auditor set up (grant them to login users)")
+    return EXIT_OK
+
+
 def _cmd_warehouse(args) -> int:
     from cdw import warehouse
 
@@ -194,6 +208,7 @@ COMMANDS = {
     "load": _cmd_load,
     "run": _cmd_run,
     "demo": _cmd_demo,
+    "setup-roles": _cmd_setup_roles,
     "warehouse": _cmd_warehouse,
 }
 

@@ -39,16 +39,35 @@ class DemoOutcome:
 def run_demo(landing: Path, start: date, end: date, *, seed: int = 42,
              progress: Callable[[str], None] = lambda m: None) -> DemoOutcome:
     from cdw.generate import generate_landing
+    from cdw.marts_summary import summarise
     from cdw.pipeline import run_dates
+    from cdw.roles import setup_roles
 
     url = warehouse.warehouse_url()
     progress(f"warehouse: {url}")
+    with warehouse.connect(url, autocommit=True) as conn:
+        warehouse.ensure_schema(conn)
+        setup_roles(conn)  # so that the analyst and auditor roles can be tried at once
     generated = generate_landing(landing, start, end, seed=seed, progress=progress)
     progress(generated.summary)
     report = run_dates(landing, start, end, progress=progress)
     docs = build_docs(url, progress)
     index = get_settings().home / "reports" / "index.html"
-    return DemoOutcome(report.ok, report.summary(), url, docs, index if index.exists() else None)
+    return DemoOutcome(report.ok, report.summary(), url, docs, index if index.exists() else None,
+                       extra=[*_reconciliation(url), *summarise(url)])
+
+
+def _reconciliation(url: str) -> list[str]:
+    """One line: does every file of every published load reconcile?"""
+    with warehouse.connect(url, autocommit=True) as conn:
+        files, broken = conn.execute(
+            "select count(*), count(*) filter (where not (r.manifest_rows = r.rows_read"
+            " and r.rows_read = r.rows_loaded + r.rows_quarantined))"
+            " from audit.file_reconciliation r join audit.load_runs_latest l using (load_id)"
+            " where l.status = 'PUBLISHED'").fetchone()
+    verdict = "holds" if broken == 0 else f"BROKEN for {broken} files"
+    return [f"reconciliation:      {verdict} for {files} files of published loads"
+            " (manifest rows = read = loaded + set aside)"]
 
 
 def build_docs(url: str, progress: Callable[[str], None]) -> Path | None:

@@ -88,6 +88,90 @@ def test_missing_drop_fails_the_date_and_names_it(warehouse_url, cdw_home, tmp_p
     assert not report.ok
     assert report.summary() == f"1 date: 0 published, 1 failed ({START})"
     outcome = report.outcomes[0]
-    assert outcome.failed_tasks == ["wait_for_drop"]
+    # the report task runs after any failure and then fails the run too: the cause comes first
+    assert outcome.failed_tasks == ["wait_for_drop", "report"]
     assert "_manifest.json" in outcome.error and str(START) in outcome.error
     assert outcome.seconds < 300
+
+
+def _analytics_snapshot(db) -> dict[str, list[tuple]]:
+    """Full contents of every analytics table, in a stable order."""
+    tables = [r[0] for r in db.execute(
+        "select table_name from information_schema.tables where table_schema = 'analytics' order by 1")]
+    return {t: sorted(db.execute(f'select * from analytics."{t}"').fetchall(), key=repr) for t in tables}
+
+
+def _corrupt_ledger(drop, share: float) -> None:
+    """Set aside-worthy amounts (0) in a share of the ledger entries; the manifest stays consistent."""
+    import csv
+    import gzip
+    import hashlib
+    import io
+    import json
+
+    path = next(drop.glob("transactions.csv*"))
+    raw = path.read_bytes()
+    text = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode()
+    rows = list(csv.reader(io.StringIO(text)))
+    amount = rows[0].index("amount")
+    for row in rows[1:: max(1, round(1 / share))]:
+        row[amount] = "0"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    data = out.getvalue().encode()
+    data = gzip.compress(data, mtime=0) if path.suffix == ".gz" else data
+    path.write_bytes(data)
+    manifest = json.loads((drop / "_manifest.json").read_text())
+    manifest["files"][path.name]["sha256"] = hashlib.sha256(data).hexdigest()
+    (drop / "_manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_critical_defect_fails_keeps_analytics_alerts_and_a_redelivery_succeeds(
+        warehouse_url, db, cdw_home, tmp_path, monkeypatch):
+    import shutil
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from cdw.pipeline import run_dates
+
+    alerts: list[bytes] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            alerts.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("CDW_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/alerts")
+    monkeypatch.setenv("CDW_HOME", str(cdw_home))
+    landing = tmp_path / "landing"
+    _generate(landing)
+    pristine = tmp_path / "pristine"
+    shutil.copytree(landing / END.isoformat(), pristine)
+    try:
+        assert run_dates(landing, START, START).ok
+        before = _analytics_snapshot(db)
+
+        _corrupt_ledger(landing / END.isoformat(), share=0.05)  # 5 % set aside: over the 1 % threshold
+        failed = run_dates(landing, END, END)
+        assert not failed.ok and failed.summary().endswith(f"({END})")
+        assert _analytics_snapshot(db) == before  # analytics exactly as it was
+        assert any(END.isoformat().encode() in a and b"quarantine_threshold_exceeded" in a for a in alerts)
+        recorded = db.execute("select message from audit.alerts where business_date = %s", (END,)).fetchall()
+        assert recorded and all("CDW ALERT" in m for (m,) in recorded)
+
+        shutil.rmtree(landing / END.isoformat())
+        shutil.copytree(pristine, landing / END.isoformat())  # the corrected re-delivery
+        redelivered = run_dates(landing, END, END)
+        assert redelivered.ok, _log_tails(redelivered)
+        assert db.execute("select status from audit.load_runs_latest where business_date = %s"
+                          " order by load_id desc limit 1", (END,)).fetchone()[0] == "PUBLISHED"
+        assert db.execute("select count(*) from analytics.fct_transactions where business_date = %s",
+                          (END,)).fetchone()[0] > 0
+    finally:
+        server.shutdown()

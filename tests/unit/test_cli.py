@@ -31,7 +31,7 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert "-eq 5" in (REPO / "bin" / "test").read_text()
 
 
-@pytest.mark.parametrize("command", [[], ["generate"], ["load"], ["run"], ["warehouse"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["generate"], ["load"], ["run"], ["warehouse"], ["demo"], ["setup-roles"]])
 def test_every_command_has_help(command, capsys):
     assert main([*command, "--help"]) == 0
     assert "usage: cdw" in capsys.readouterr().out
