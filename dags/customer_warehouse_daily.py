@@ -134,7 +134,9 @@ def customer_warehouse_daily():
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD,
                                    emit_datasets=False),
         operator_args={
-            "vars": {"business_date": "{{ ti.xcom_pull(task_ids='resolve_business_date') }}"},
+            # the date travels as an environment variable the project reads (macros/business_dates.sql):
+            # a --vars that changes every day makes dbt re-parse the whole project in every task
+            "env": {"CDW_BUSINESS_DATE": "{{ ti.xcom_pull(task_ids='resolve_business_date') }}"},
             "interceptors": [cdw_airflow.dbt_env_interceptor],
             "pool": POOL,
         },
