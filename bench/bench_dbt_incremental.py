@@ -42,6 +42,7 @@ def main() -> int:
     parser.add_argument("--calls-per-day", type=int, default=2_000)
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--url", help="PostgreSQL server (default: CDW_WAREHOUSE_URL or the embedded one)")
+    parser.add_argument("--select", help="dbt selection to build (default: the whole project, as the DAG does)")
     args = parser.parse_args()
 
     server = args.url or warehouse.warehouse_url()
@@ -64,7 +65,7 @@ def main() -> int:
 
         def daily_build(day: date | None) -> float:
             start = time.perf_counter()
-            run_dbt(["build"], url=url, target_path=str(target),
+            run_dbt(["build", *(["--select", args.select] if args.select else [])], url=url, target_path=str(target),
                     vars={"business_date": day.isoformat()} if day else None)
             return time.perf_counter() - start
 
