@@ -14,7 +14,6 @@ import os
 import warnings
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import psycopg
@@ -233,7 +232,3 @@ def _schema_applied(conn: psycopg.Connection, digest: str) -> bool:
             return False
         return conn.execute("select 1 from cdw_meta.schema_versions where digest = %s", (digest,)).fetchone() \
             is not None
-
-
-def pgdata_dir() -> Path:
-    return get_settings().embedded_pgdata

@@ -13,7 +13,6 @@ afterwards by one more pass over the file.
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -301,10 +300,3 @@ def _json_value(col: contract.Column, value) -> tuple[str | None, bool]:
     if not isinstance(value, str):
         return None, True
     return (value if value != "" else None), False
-
-
-def write_rows_csv(rows: list[tuple]) -> bytes:
-    """CSV text of a few rows (for the small COPYs of the audit tables)."""
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    return buf.getvalue().encode("utf-8")
