@@ -47,13 +47,25 @@ PERSONAL = {
 }
 
 
-@pytest.fixture
-def logins(pg_server, warehouse_url):
+@pytest.fixture(scope="module")
+def module_warehouse(pg_server, template_db):
+    """A database of the module's own (the pipeline run below is shared by its tests)."""
+    name = f"cdw_test_pii_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name),
+                                                                        sql.Identifier(template_db)))
+    yield warehouse.with_database(pg_server, name)
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def logins(pg_server, module_warehouse):
     """LOGIN roles that are members of one group role each; dropped afterwards."""
     suffix = uuid.uuid4().hex[:8]
     names = {group: f"cdw_test_{group.removeprefix('cdw_')}_{suffix}"
              for group in ("cdw_loader", "cdw_analyst", "cdw_auditor")}
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+    with psycopg.connect(module_warehouse, autocommit=True) as conn:
         for group, name in names.items():
             conn.execute(sql.SQL("create role {} login password {}").format(sql.Identifier(name),
                                                                              sql.Literal(PASSWORD)))
@@ -81,10 +93,15 @@ def _append_records(drop, entity: str, records: list[str]) -> None:
     manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
 
 
-@pytest.fixture
-def published(warehouse_url, logins, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def published(module_warehouse, logins, tmp_path_factory):
     """One date, with bad records carrying personal data, loaded, built and published by the loader's
     login (no superuser)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield _publish_as_loader(module_warehouse, logins, tmp_path_factory.mktemp("pii"), monkeypatch)
+
+
+def _publish_as_loader(warehouse_url, logins, tmp_path, monkeypatch):
     landing = tmp_path / "landing"
     generate_landing(landing, DAY, DAY, seed=5, customers=300, agents=12, transactions_per_day=600,
                      calls_per_day=300, gzip=False)
