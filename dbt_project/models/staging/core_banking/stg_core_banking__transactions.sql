@@ -1,4 +1,7 @@
-{# Ledger entries, typed and named for the warehouse. counterparty_account (personal) leaves here only as its keyed pseudonym. #}
+{#
+    Ledger entries, typed and named for the warehouse.
+    counterparty_account (personal) leaves here only as its keyed pseudonym.
+#}
 with
 
 source as (
