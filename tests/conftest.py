@@ -21,6 +21,10 @@ from psycopg import sql
 from cdw import warehouse
 
 LOCAL_PG15 = "postgresql://postgres@127.0.0.1:5432/postgres"
+#: The pseudonymisation key of every test (a configured warehouse needs one; not a secret).
+TEST_PSEUDONYM_KEY = "cdw-test-pseudonym-key-0123456789abcdef"
+# before any fixture: subprocesses (dbt, Airflow) inherit it
+os.environ.setdefault("CDW_PSEUDONYM_KEY", TEST_PSEUDONYM_KEY)
 
 
 def _servers() -> list[str]:

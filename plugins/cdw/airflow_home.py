@@ -109,6 +109,11 @@ def airflow_env(url: str, landing: Path, base: dict[str, str] | None = None) -> 
         "CDW_LANDING_ROOT": str(Path(landing).resolve()),
         "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
     })
+    if get_settings().pseudonym_key is None and get_settings().warehouse_url is None:
+        # the embedded warehouse's generated key: the tasks see a configured URL, not "embedded"
+        from cdw.pseudonyms import resolve_key
+
+        env["CDW_PSEUDONYM_KEY"] = resolve_key().decode("utf-8")
     return env
 
 
@@ -252,6 +257,32 @@ def task_warehouse_url(start: bool = True) -> str:
                               dbname=conn.schema or "postgres"))
 
 
+def task_pseudonym_key() -> bytes:
+    """The pseudonymisation key of a task: the ``cdw_pseudonym_key`` connection's password, else
+    ``cdw.pseudonyms.resolve_key``'s; masked in the task's log either way."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from cdw.pseudonyms import KEY_CONN_ID, resolve_key
+
+    try:
+        password = Connection.get(KEY_CONN_ID).password or None
+    except AirflowNotFoundException:
+        password = None
+    key = resolve_key(password)
+    _mask(key.decode("utf-8"))
+    return key
+
+
+def _mask(secret: str) -> None:
+    from airflow.sdk.log import mask_secret
+
+    mask_secret(secret)
+    for word in secret.split():  # each key block inside PGOPTIONS, should one be logged alone
+        if word.startswith("cdw.pseudonym_"):
+            mask_secret(word.partition("=")[2])
+
+
 def dbt_env_interceptor(context, operator) -> None:
     """Cosmos interceptor: give the dbt command the profile's environment (``cdw.dbt.dbt_env``) at run time.
 
@@ -259,7 +290,9 @@ def dbt_env_interceptor(context, operator) -> None:
     """
     from cdw.dbt import dbt_env
 
-    operator.env = {**(operator.env or {}), **TELEMETRY_OFF, **dbt_env(task_warehouse_url()),
+    env = dbt_env(task_warehouse_url(), pseudonym_key=task_pseudonym_key())
+    _mask(env["PGOPTIONS"])
+    operator.env = {**(operator.env or {}), **TELEMETRY_OFF, **env,
                     # write-audit-publish: dbt writes the private build schema, never analytics
                     "CDW_DBT_MARTS_SCHEMA": get_settings().build_schema}
 

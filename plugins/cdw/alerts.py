@@ -172,7 +172,7 @@ class AlertNotifier(BaseNotifier):
             from cdw.airflow_home import task_warehouse_url
             from cdw.warehouse import connect
 
-            with connect(task_warehouse_url(start=False), autocommit=True) as conn, conn.transaction():
+            with connect(task_warehouse_url(start=False), pipeline=True, autocommit=True) as conn, conn.transaction():
                 conn.execute(
                     "insert into audit.alerts (dag_id, task_id, run_id, try_number, business_date, error_type,"
                     " message) values (%s, %s, %s, %s, %s, %s, %s)",

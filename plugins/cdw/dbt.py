@@ -2,7 +2,8 @@
 
 The committed ``dbt_project/profiles.yml`` reads everything from environment
 variables (``CDW_PG_HOST``, ``CDW_PG_PORT``, ``CDW_PG_USER``, ``CDW_PG_PASSWORD``,
-``CDW_PG_DBNAME``); :func:`dbt_env` derives them from a PostgreSQL URL, so the dbt
+``CDW_PG_DBNAME``, and libpq's ``PGOPTIONS`` for the pipeline role and the
+pseudonymisation key); :func:`dbt_env` derives them from a PostgreSQL URL, so the dbt
 CLI, Cosmos and the tests share one profile. :func:`run_dbt` runs the dbt that is
 installed beside the running Python and raises :class:`DbtFailed`, naming the
 failing models and tests, when dbt fails.
@@ -16,8 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cdw.pseudonyms import resolve_key, session_options
 from cdw.settings import REPO_ROOT
-from cdw.warehouse import parse_url, warehouse_url
+from cdw.warehouse import parse_url, pipeline_options, warehouse_url
 
 #: The dbt project (also its profiles directory).
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -51,10 +53,18 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-def dbt_env(url: str) -> dict[str, str]:
-    """Environment variables the committed profiles.yml and dbt need for ``url``."""
+def dbt_env(url: str, pseudonym_key: bytes | None = None) -> dict[str, str]:
+    """Environment variables the committed profiles.yml and dbt need for ``url``.
+
+    ``PGOPTIONS`` makes every dbt session act as the pipeline's role and carry the
+    pseudonymisation key blocks (``cdw.pseudonyms``); ``pseudonym_key`` default: the
+    environment's (or the generated local) key.
+    """
     p = parse_url(url)
+    options = [os.environ.get("PGOPTIONS", "").strip(), pipeline_options() or ""]
+    options += session_options(pseudonym_key or resolve_key())
     return {
+        "PGOPTIONS": " ".join(o for o in options if o),
         "CDW_PG_HOST": p.host,
         "CDW_PG_PORT": str(p.port),
         "CDW_PG_USER": p.user,

@@ -92,8 +92,10 @@ def load_date(landing: Path, business_date: date, *, url: str | None = None,
     say = progress or (lambda message: log.info(message))
     drop = Path(landing) / business_date.isoformat()
     version = code_version()
-    with warehouse.connect(url, autocommit=True) as conn:
-        warehouse.ensure_schema(conn)
+    # schema changes need the warehouse's owner; everything after runs as the pipeline's role
+    with warehouse.connect(url, autocommit=True) as admin:
+        warehouse.ensure_schema(admin)
+    with warehouse.connect(url, pipeline=True, autocommit=True) as conn:
         # a session lock, held until this connection closes (or the process dies)
         conn.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (_lock_key(business_date),))
         _close_abandoned_loads(conn, business_date, version)

@@ -127,7 +127,7 @@ def publish(
         business_date = date.fromisoformat(business_date)
     _check_identifier(build_schema)
     url = url or warehouse.warehouse_url()
-    with warehouse.connect(url, autocommit=True) as conn:
+    with warehouse.connect(url, pipeline=True, autocommit=True) as conn:
         _require_loaded(conn, load_id, business_date)
     result = PublicationResult(business_date, int(load_id))
 
@@ -148,12 +148,14 @@ def publish(
         _refuse(url, load_id, business_date, reason[:4000])
         raise PublicationRefused(f"{business_date} load {load_id} not published: {reason}", outcome)
 
-    with warehouse.connect(url) as conn:
+    with warehouse.connect(url, pipeline=True) as conn:
         ensure_publications_table(conn)
         with conn.transaction():
             conn.execute("select pg_advisory_xact_lock(hashtext('cdw.publish'))")
             _require_loaded(conn, load_id, business_date)  # again, under the lock
-            conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(ANALYTICS)))
+            # cdw.roles creates it; CREATE SCHEMA IF NOT EXISTS would still need CREATE on the database
+            if conn.execute("select to_regnamespace(%s)", (ANALYTICS,)).fetchone()[0] is None:
+                conn.execute(sql.SQL("create schema {}").format(sql.Identifier(ANALYTICS)))
             for table in mart_tables(conn, build_schema):
                 result.tables[table] = sync_table(conn, build_schema, table, business_date)
             marks = [t["watermark"] for t in result.tables.values() if t.get("watermark")]
@@ -318,7 +320,7 @@ def _append_status(conn, load_id: int, business_date: date, status: str, reason:
 
 def _refuse(url: str, load_id: int, business_date: date, reason: str) -> None:
     """Append FAILED (only while the load is still LOADED: never over a newer status)."""
-    with warehouse.connect(url) as conn, conn.transaction():
+    with warehouse.connect(url, pipeline=True) as conn, conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('cdw.publish'))")
         status = conn.execute("select status from audit.load_runs_latest where load_id = %s", (load_id,)).fetchone()
         if status and status[0] == "LOADED":

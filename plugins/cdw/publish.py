@@ -51,7 +51,7 @@ def publish(business_date: date, load_id: int, *, url: str | None = None) -> str
 
 def latest_load(business_date: date, *, url: str | None = None) -> tuple[int, str, str | None] | None:
     """(load_id, status, failure_reason) of the date's latest load, or None when there is none."""
-    with warehouse.connect(url, autocommit=True) as conn:
+    with warehouse.connect(url, pipeline=True, autocommit=True) as conn:
         return conn.execute(
             "select load_id, status, failure_reason from audit.load_runs_latest where business_date = %s"
             " order by load_id desc limit 1", (business_date,)).fetchone()

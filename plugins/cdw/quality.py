@@ -281,7 +281,7 @@ def validate(
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    with warehouse.connect(url, autocommit=True) as conn:
+    with warehouse.connect(url, pipeline=True, autocommit=True) as conn:
         load = conn.execute(
             "select business_date, status from audit.load_runs_latest where load_id = %s", (load_id,)
         ).fetchone()
@@ -308,7 +308,7 @@ def validate(
 
         # The URL goes in as a config variable: GX's pydantic PostgresDsn refuses a URL with no
         # host (a Unix socket, ?host=/dir), a ${VAR} config string is substituted unchecked.
-        context = gx.get_context(mode="ephemeral", runtime_environment={_URL_VARIABLE: sqlalchemy_url(url)})
+        context = gx.get_context(mode="ephemeral", runtime_environment={_URL_VARIABLE: sqlalchemy_url(warehouse.pipeline_url(url))})
         context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         source = context.data_sources.add_postgres("warehouse", connection_string="${" + _URL_VARIABLE + "}")
 

@@ -254,7 +254,7 @@ def write_report(load_id: int, *, url: str | None = None, out_dir: Path | None =
     """Render ``load-<id>.html`` and refresh ``index.html`` in ``out_dir`` (default CDW_HOME/reports)."""
     out_dir = Path(out_dir or default_out_dir())
     out_dir.mkdir(parents=True, exist_ok=True)
-    with warehouse.connect(url, autocommit=True) as conn:
+    with warehouse.connect(url, pipeline=True, autocommit=True) as conn:
         data = collect(conn, int(load_id), run_results)
         page = out_dir / f"load-{int(load_id)}.html"
         page.write_text(_ENV.from_string(_LOAD).render(r=data, css=_CSS), encoding="utf-8")

@@ -3,9 +3,14 @@
 :func:`setup_roles` creates (idempotently) three NOLOGIN group roles and their privileges
 in the current database:
 
-* ``cdw_loader``: the pipeline. Writes ``raw``, ``staging``, ``build`` and owns publication
-  into ``analytics`` (``usage, create`` on those schemas, all DML on their tables); in ``audit``
-  it may only ``select`` and ``insert`` (no update, no delete: the audit trail is append-only);
+* ``cdw_loader``: the pipeline (every pipeline connection acts as it: ``CDW_PIPELINE_ROLE``).
+  Writes ``raw``, ``restricted``, ``staging``, ``build`` and owns publication into
+  ``analytics`` (``usage, create`` on those schemas, all DML on their tables; it owns the
+  tables dbt and the publication replace); in ``audit`` it may only ``select`` and
+  ``insert`` (no update, no delete: the audit trail is append-only, and its tables stay
+  owned by the warehouse's owner so the loader cannot drop their triggers). Only the
+  loader may compute pseudonyms (``restricted.pseudonym``) or read personal data in clear
+  (``raw`` and ``restricted``);
 * ``cdw_analyst``: ``usage`` on ``analytics`` and ``select`` on its tables, nothing else;
 * ``cdw_auditor``: ``usage`` and ``select`` on ``audit`` and ``analytics``, no writes.
 
@@ -35,8 +40,12 @@ from psycopg import sql
 
 LOADER, ANALYST, AUDITOR = "cdw_loader", "cdw_analyst", "cdw_auditor"
 ROLES = (LOADER, ANALYST, AUDITOR)
-WRITTEN_BY_LOADER = ("raw", "staging", "build", "analytics")
-PRIVATE = ("raw", "staging", "build", "audit")
+WRITTEN_BY_LOADER = ("raw", "restricted", "staging", "build", "analytics")
+#: Schemas whose tables dbt or the publication drop and recreate: the loader must own them.
+REPLACED_BY_LOADER = ("staging", "build", "analytics")
+PRIVATE = ("raw", "restricted", "staging", "build", "audit", "cdw_meta")
+#: Part of the schema digest (cdw.warehouse.ensure_schema): a change here re-applies privileges.
+PRIVILEGES_VERSION = 2
 
 
 def setup_roles(conn) -> None:
@@ -63,7 +72,7 @@ def setup_roles(conn) -> None:
             conn.execute(sql.SQL("revoke all on all tables in schema {} from public").format(ident(schema)))
             conn.execute(sql.SQL("revoke all on all sequences in schema {} from public").format(ident(schema)))
         # an analyst or auditor inherits nothing they should not have from an earlier setup
-        for schema in ("raw", "staging", "build"):
+        for schema in ("raw", "restricted", "staging", "build", "cdw_meta"):
             for role in (ANALYST, AUDITOR):
                 conn.execute(sql.SQL("revoke all on schema {} from {}").format(ident(schema), ident(role)))
                 conn.execute(sql.SQL("revoke all on all tables in schema {} from {}").format(ident(schema), ident(role)))
@@ -75,6 +84,18 @@ def setup_roles(conn) -> None:
                                  " in schema {} to {}").format(ident(schema), ident(LOADER)))
             conn.execute(sql.SQL("grant usage, select, update on all sequences in schema {} to {}").format(
                 ident(schema), ident(LOADER)))
+        # a warehouse built before the pipeline ran as the loader: hand it what it replaces
+        for schema in REPLACED_BY_LOADER:
+            for name, kind in conn.execute(
+                    "select c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+                    " where n.nspname = %s and c.relkind in ('r', 'v', 'm', 'p')"
+                    " and c.relowner <> %s::regrole", (schema, LOADER)).fetchall():
+                statement = {"v": "alter view", "m": "alter materialized view"}.get(kind, "alter table")
+                conn.execute(sql.SQL(statement + " {} owner to {}").format(ident(schema, name), ident(LOADER)))
+        conn.execute("revoke all on function restricted.pseudonym(text) from public")
+        conn.execute(sql.SQL("grant execute on function restricted.pseudonym(text) to {}").format(ident(LOADER)))
+        conn.execute(sql.SQL("grant usage on schema cdw_meta to {}").format(ident(LOADER)))
+        conn.execute(sql.SQL("grant select on all tables in schema cdw_meta to {}").format(ident(LOADER)))
         conn.execute(sql.SQL("grant usage on schema audit to {}").format(ident(LOADER)))
         conn.execute(sql.SQL("revoke update, delete, truncate on all tables in schema audit from {}").format(
             ident(LOADER)))

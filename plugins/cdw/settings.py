@@ -36,6 +36,8 @@ class Settings:
     build_schema: str
     volume_tolerance: float
     volume_severity: str
+    pipeline_role: str | None
+    pseudonym_key: str | None
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -70,4 +72,14 @@ def get_settings() -> Settings:
         # volume check: accepted relative deviation from the same weekday of the last 4 weeks
         volume_tolerance=float(_env("CDW_VOLUME_TOLERANCE", "0.5")),
         volume_severity=_env("CDW_VOLUME_SEVERITY", "warning").strip().lower(),
+        # the role every pipeline connection acts as (never the login's own, maybe superuser,
+        # privileges); "none" keeps the login's own role
+        pipeline_role=_pipeline_role(_env("CDW_PIPELINE_ROLE", "cdw_loader")),
+        # secret of the keyed pseudonyms (HMAC-SHA256) analysts get instead of personal data;
+        # the Airflow connection cdw_pseudonym_key (password) takes precedence in tasks
+        pseudonym_key=os.environ.get("CDW_PSEUDONYM_KEY") or None,
     )
+
+
+def _pipeline_role(value: str) -> str | None:
+    return None if value.strip().lower() == "none" else value.strip()

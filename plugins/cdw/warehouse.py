@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from importlib import resources
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import psycopg
 from psycopg import sql
@@ -164,13 +165,45 @@ def warehouse_url(start: bool = True) -> str:
     return start_embedded()
 
 
-def connect(url: str | None = None, **kwargs) -> psycopg.Connection:
+def pipeline_options() -> str | None:
+    """libpq ``options`` that make a session act as the pipeline's role (``CDW_PIPELINE_ROLE``).
+
+    A startup option rather than ``SET ROLE``: it holds for the whole session, through
+    rollbacks, so no statement of the pipeline ever runs with the login's own (maybe
+    superuser) privileges.
+    """
+    role = get_settings().pipeline_role
+    if role is None:
+        return None
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", role):
+        raise WarehouseError(f"CDW_PIPELINE_ROLE must be a plain role name, got {role!r}")
+    return f"-c role={role}"
+
+
+def pipeline_url(url: str) -> str:
+    """``url`` with the pipeline role's ``options`` (for clients that take only a URL: GX)."""
+    options = pipeline_options()
+    if options is None:
+        return url
+    return url + ("&" if "?" in url else "?") + urlencode({"options": options}, quote_via=quote)
+
+
+def connect(url: str | None = None, *, pipeline: bool = False, **kwargs) -> psycopg.Connection:
+    """A connection to the warehouse; ``pipeline=True``: acting as the pipeline's role (loader)."""
     url = url or warehouse_url()
+    options = pipeline_options() if pipeline else None
+    if options:
+        kwargs["options"] = options
     try:
         return psycopg.connect(url, application_name="cdw", **kwargs)
     except psycopg.OperationalError as exc:
         p = parse_url(url)
-        raise WarehouseError(f"cannot connect to the warehouse at {p.host}:{p.port}/{p.dbname}: {exc}") from exc
+        hint = ""
+        if options:
+            role = get_settings().pipeline_role
+            hint = (f" (the pipeline acts as the role {role}: run `cdw setup-roles` as the warehouse's owner"
+                    f" and `grant {role} to {p.user}`)")
+        raise WarehouseError(f"cannot connect to the warehouse at {p.host}:{p.port}/{p.dbname}: {exc}{hint}") from exc
 
 
 # ---- schema ------------------------------------------------------------------------
@@ -204,26 +237,38 @@ def _schema_ddl() -> str:
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
-    """Create the raw and audit schemas and tables when missing or changed (idempotent).
+    """Create the schemas, tables and roles (``cdw.roles``) when missing or changed (idempotent).
 
     The DDL runs only when its digest is not yet recorded in ``cdw_meta.schema_versions``:
     ``create or replace`` and ``create index`` take locks that would queue behind (and
     deadlock with) a load of another process, so steady-state runs must not issue them.
+    Applying a change needs the warehouse's owner (or a DBA); the pipeline's own login, a
+    member of ``cdw_loader`` only, gets a clear error saying so.
     """
+    from cdw.roles import PRIVILEGES_VERSION, setup_roles
+
     ddl = _schema_ddl()
-    digest = hashlib.sha256(ddl.encode()).hexdigest()
+    digest = hashlib.sha256(f"{ddl}\n-- privileges {PRIVILEGES_VERSION}".encode()).hexdigest()
     if _schema_applied(conn, digest):
         return
-    with conn.transaction():
-        # serialise concurrent first runs: CREATE ... IF NOT EXISTS is not race-free
-        conn.execute("select pg_advisory_xact_lock(hashtext('cdw.ensure_schema'))")
-        if _schema_applied(conn, digest):
-            return
-        conn.execute(ddl)
-        conn.execute("create schema if not exists cdw_meta")
-        conn.execute("create table if not exists cdw_meta.schema_versions"
-                     " (digest text primary key, applied_at timestamptz not null default now())")
-        conn.execute("insert into cdw_meta.schema_versions (digest) values (%s) on conflict do nothing", (digest,))
+    try:
+        with conn.transaction():
+            # serialise concurrent first runs: CREATE ... IF NOT EXISTS is not race-free
+            conn.execute("select pg_advisory_xact_lock(hashtext('cdw.ensure_schema'))")
+            if _schema_applied(conn, digest):
+                return
+            conn.execute(ddl)
+            conn.execute("create schema if not exists cdw_meta")
+            conn.execute("create table if not exists cdw_meta.schema_versions"
+                         " (digest text primary key, applied_at timestamptz not null default now())")
+            setup_roles(conn)
+            conn.execute("insert into cdw_meta.schema_versions (digest) values (%s) on conflict do nothing",
+                         (digest,))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        user = conn.execute("select current_user").fetchone()[0]
+        raise WarehouseError(
+            f"the warehouse's schema or roles need an update that {user} may not make ({exc}): "
+            "run `cdw setup-roles` once as the warehouse's owner") from exc
 
 
 def _schema_applied(conn: psycopg.Connection, digest: str) -> bool:

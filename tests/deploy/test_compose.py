@@ -29,7 +29,8 @@ DOCKERFILE = REPO_ROOT / "Dockerfile"
 AIRFLOW_SERVICES = {"airflow-init", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
                     "airflow-triggerer", "airflow-worker"}
 ALL_SERVICES = AIRFLOW_SERVICES | {"airflow-db", "warehouse-db", "redis"}
-SECRETS = ("AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_DB_PASSWORD", "CDW_WAREHOUSE_PASSWORD")
+SECRETS = ("AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_DB_PASSWORD", "CDW_WAREHOUSE_PASSWORD",
+           "CDW_PSEUDONYM_KEY")
 LANDING_IN_CONTAINER = "/opt/cdw/landing"
 
 
@@ -83,7 +84,8 @@ def filled_env(tmp_path) -> tuple[Path, dict[str, str]]:
     values = _env_file_values(ENV_EXAMPLE)
     made_up = {"AIRFLOW_FERNET_KEY": "dGVzdC1mZXJuZXQta2V5LW9mLTMyLWJ5dGVzLTEyMzQ=",
                "AIRFLOW_JWT_SECRET": "0123456789abcdef0123456789abcdef",
-               "AIRFLOW_DB_PASSWORD": "a1b2c3", "CDW_WAREHOUSE_PASSWORD": "d4e5f6"}
+               "AIRFLOW_DB_PASSWORD": "a1b2c3", "CDW_WAREHOUSE_PASSWORD": "d4e5f6",
+               "CDW_PSEUDONYM_KEY": "0123456789abcdef0123456789abcdef"}
     values.update(made_up)
     path = tmp_path / "test.env"
     path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))

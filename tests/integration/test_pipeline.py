@@ -173,5 +173,38 @@ def test_a_critical_defect_fails_keeps_analytics_alerts_and_a_redelivery_succeed
                           " order by load_id desc limit 1", (END,)).fetchone()[0] == "PUBLISHED"
         assert db.execute("select count(*) from analytics.fct_transactions where business_date = %s",
                           (END,)).fetchone()[0] > 0
+
+        # personal data in clear nowhere an operator or auditor looks: logs, task output,
+        # alerts, reports, the audit trail (the re-delivery put every value of the drops in raw)
+        personal = _personal_values(db)
+        assert len(personal) > 100
+        leaks = [f"{path}: {value}" for path in _files_people_read(cdw_home)
+                 for value in _found(path.read_text(encoding="utf-8", errors="replace"), personal)]
+        leaks += [f"alert: {v}" for a in alerts for v in _found(a.decode("utf-8", "replace"), personal)]
+        for (message,) in db.execute("select message from audit.alerts union all"
+                                     " select coalesce(failure_reason, '') from audit.load_runs union all"
+                                     " select raw_record from audit.quarantined_records").fetchall():
+            leaks += [f"audit: {v}" for v in _found(message, personal)]
+        assert not leaks, leaks[:10]
     finally:
         server.shutdown()
+
+
+def _personal_values(db) -> set[str]:
+    """Phone numbers, e-mails, caller numbers and counterparty accounts of every loaded record
+    (long enough never to turn up by chance)."""
+    values = set()
+    for table, column in (("customers", "phone"), ("customers", "email"), ("calls", "caller_number"),
+                          ("transactions", "counterparty_account")):
+        values |= {v for (v,) in db.execute(f"select distinct {column} from raw.{table}"
+                                            f" where length({column}) >= 8").fetchall()}
+    return values
+
+
+def _files_people_read(home):
+    """The run logs, Airflow's task logs and the data-quality reports under CDW_HOME."""
+    return [p for p in home.rglob("*") if p.is_file() and p.suffix in (".log", ".html", ".json", ".txt", ".md")]
+
+
+def _found(text: str, values: set[str]) -> list[str]:
+    return [v for v in values if v in text]

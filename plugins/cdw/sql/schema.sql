@@ -15,6 +15,24 @@ create table if not exists restricted.quarantined_originals (
     primary key (load_id, file_name, line_number)
 );
 
+-- Keyed pseudonym of a personal value: HMAC-SHA256 (RFC 2104) from built-in sha256, the
+-- key blocks coming from the session (cdw.pseudonyms.session_options), never from SQL text.
+create or replace function restricted.pseudonym(value text) returns text
+language plpgsql stable parallel safe as $$
+declare
+    inner_block bytea := decode(nullif(current_setting('cdw.pseudonym_ipad', true), ''), 'hex');
+    outer_block bytea := decode(nullif(current_setting('cdw.pseudonym_opad', true), ''), 'hex');
+begin
+    if value is null then
+        return null;
+    end if;
+    if inner_block is null or outer_block is null then
+        raise exception 'no pseudonymisation key in this session: set CDW_PSEUDONYM_KEY or the Airflow connection cdw_pseudonym_key';
+    end if;
+    return encode(sha256(outer_block || sha256(inner_block || convert_to(value, 'UTF8'))), 'hex');
+end $$;
+revoke all on function restricted.pseudonym(text) from public;
+
 -- ---------------------------------------------------------------- audit (append-only)
 -- load_runs is an event log: one row per status a load reaches (RUNNING, then LOADED,
 -- PUBLISHED, FAILED or SUPERSEDED). The latest row per load_id is its current status.

@@ -140,6 +140,7 @@ final as (
         measured.answer_ts,
         measured.end_ts,
         measured.campaign_id,
+        measured.caller_key,
         measured.load_id
 
     from measured

@@ -105,6 +105,7 @@ final as (
         selected.channel_code,
         selected.branch_id,
         selected.counterparty_bank,
+        selected.counterparty_account_key,
         selected.reverses_txn_id,
         selected.load_id
 

@@ -1,4 +1,4 @@
-{# Call detail records, typed and named. caller_number (personal) is dropped here. #}
+{# Call detail records, typed and named. caller_number (personal) leaves here only as its keyed pseudonym. #}
 with
 
 source as (
@@ -30,7 +30,8 @@ renamed as (
         upper(reason_code) as reason_code,
         resolved,
         cast(csat_score as integer) as csat_score,
-        campaign_id
+        campaign_id,
+        {{ pseudonym('caller_number') }} as caller_key
 
     from source
 

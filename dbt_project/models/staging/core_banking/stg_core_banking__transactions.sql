@@ -1,4 +1,7 @@
-{# Ledger entries, typed and named for the warehouse. counterparty_account (personal) is dropped here. #}
+{#
+    Ledger entries, typed and named for the warehouse.
+    counterparty_account (personal) leaves here only as its keyed pseudonym.
+#}
 with
 
 source as (
@@ -23,6 +26,7 @@ renamed as (
         branch_id,
         cast(balance_after as numeric(18, 2)) as balance_after,
         counterparty_bank,
+        {{ pseudonym('counterparty_account') }} as counterparty_account_key,
         reverses_txn_id,
         cast(
             case when upper(direction) = 'CREDIT' then amount else -amount end
