@@ -38,19 +38,33 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from cdw.settings import get_settings
+
 LOADER, ANALYST, AUDITOR = "cdw_loader", "cdw_analyst", "cdw_auditor"
 ROLES = (LOADER, ANALYST, AUDITOR)
-WRITTEN_BY_LOADER = ("raw", "restricted", "staging", "build", "analytics")
-#: Schemas whose tables dbt or the publication drop and recreate: the loader must own them.
-REPLACED_BY_LOADER = ("staging", "build", "analytics")
-PRIVATE = ("raw", "restricted", "staging", "build", "audit", "cdw_meta")
 #: Part of the schema digest (cdw.warehouse.ensure_schema): a change here re-applies privileges.
 PRIVILEGES_VERSION = 2
 
 
-def setup_roles(conn) -> None:
-    """Create the group roles and (re)apply their privileges in this database; safe to run again."""
+def build_schemas() -> tuple[str, ...]:
+    """``build`` and the configured build schema (``CDW_BUILD_SCHEMA``): the loader cannot create
+    schemas, so they are made here."""
+    return tuple(dict.fromkeys(("build", get_settings().build_schema)))
+
+
+def setup_roles(conn, extra_build_schemas: tuple[str, ...] = ()) -> None:
+    """Create the group roles and (re)apply their privileges in this database; safe to run again.
+
+    ``extra_build_schemas``: more private schemas dbt may build into (tests build a second set
+    of marts side by side).
+    """
     ident = sql.Identifier
+    builds = tuple(dict.fromkeys((*build_schemas(), *extra_build_schemas)))
+    # schemas the loader writes; of those, the ones whose tables dbt or the publication drop
+    # and recreate (the loader must own their tables)
+    written_by_loader = ("raw", "restricted", "staging", *builds, "analytics")
+    replaced_by_loader = ("staging", *builds, "analytics")
+    private = ("raw", "restricted", "staging", *builds, "audit", "cdw_meta")
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('cdw.roles'))")
         for role in ROLES:
@@ -64,28 +78,28 @@ def setup_roles(conn) -> None:
                 " exception when duplicate_object or unique_violation then null;"
                 " end $$"
             ).format(name=sql.Literal(role), role=ident(role)))
-        for schema in (*PRIVATE, "analytics"):
+        for schema in (*private, "analytics"):
             conn.execute(sql.SQL("create schema if not exists {}").format(ident(schema)))
 
-        for schema in PRIVATE:
+        for schema in private:
             conn.execute(sql.SQL("revoke all on schema {} from public").format(ident(schema)))
             conn.execute(sql.SQL("revoke all on all tables in schema {} from public").format(ident(schema)))
             conn.execute(sql.SQL("revoke all on all sequences in schema {} from public").format(ident(schema)))
         # an analyst or auditor inherits nothing they should not have from an earlier setup
-        for schema in ("raw", "restricted", "staging", "build", "cdw_meta"):
+        for schema in ("raw", "restricted", "staging", *builds, "cdw_meta"):
             for role in (ANALYST, AUDITOR):
                 conn.execute(sql.SQL("revoke all on schema {} from {}").format(ident(schema), ident(role)))
                 conn.execute(sql.SQL("revoke all on all tables in schema {} from {}").format(ident(schema), ident(role)))
 
         # the loader
-        for schema in WRITTEN_BY_LOADER:
+        for schema in written_by_loader:
             conn.execute(sql.SQL("grant usage, create on schema {} to {}").format(ident(schema), ident(LOADER)))
             conn.execute(sql.SQL("grant select, insert, update, delete, references, trigger on all tables"
                                  " in schema {} to {}").format(ident(schema), ident(LOADER)))
             conn.execute(sql.SQL("grant usage, select, update on all sequences in schema {} to {}").format(
                 ident(schema), ident(LOADER)))
         # a warehouse built before the pipeline ran as the loader: hand it what it replaces
-        for schema in REPLACED_BY_LOADER:
+        for schema in replaced_by_loader:
             for name, kind in conn.execute(
                     "select c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace"
                     " where n.nspname = %s and c.relkind in ('r', 'v', 'm', 'p')"
@@ -124,6 +138,6 @@ def setup_roles(conn) -> None:
                          .format(creator, ident(AUDITOR)))
             conn.execute(sql.SQL("alter default privileges{} in schema audit grant select, insert on tables to {}")
                          .format(creator, ident(LOADER)))
-            for schema in WRITTEN_BY_LOADER:
+            for schema in written_by_loader:
                 conn.execute(sql.SQL("alter default privileges{} in schema {} grant select, insert, update, delete"
                                      " on tables to {}").format(creator, ident(schema), ident(LOADER)))

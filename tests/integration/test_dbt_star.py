@@ -16,6 +16,7 @@ from psycopg import sql
 
 from cdw import warehouse
 from cdw.dbt import DbtFailed, run_dbt
+from cdw.roles import setup_roles
 from tests.integration import raw_fixtures as rf
 
 pytestmark = pytest.mark.slow
@@ -506,7 +507,9 @@ def test_call_center_daily_matches_hand_computed_kpis(hand_made):
 
 def test_calendar_dates_follow_the_configured_time_zone(hand_made, monkeypatch):
     db, url, target = hand_made
-    # marts into a schema of their own (the publish step's build schema works the same way)
+    # marts into a schema of their own (the publish step's build schema works the same way);
+    # the pipeline's role may not create schemas: the owner makes it
+    setup_roles(db, extra_build_schemas=("analytics_new_york",))
     monkeypatch.setenv("CDW_DBT_MARTS_SCHEMA", "analytics_new_york")
     run_dbt(
         BUILD_NO_TESTS + ["--select", "+call_center_daily"],
@@ -700,6 +703,7 @@ def reset(conn) -> None:
     rf.truncate_raw(conn)
     conn.execute("drop schema if exists analytics cascade")
     conn.execute("drop schema if exists staging cascade")
+    setup_roles(conn)  # the owner makes the schemas again: the pipeline's role may not
 
 
 @pytest.mark.single_server
