@@ -109,7 +109,8 @@ def airflow_env(url: str, landing: Path, base: dict[str, str] | None = None) -> 
         "CDW_LANDING_ROOT": str(Path(landing).resolve()),
         "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
     })
-    if get_settings().pseudonym_key is None and get_settings().warehouse_url is None:
+    settings = get_settings()
+    if settings.pseudonym_key is None and settings.warehouse_url is None:
         # the embedded warehouse's generated key: the tasks see a configured URL, not "embedded"
         from cdw.pseudonyms import resolve_key
 

@@ -41,13 +41,11 @@ def run_demo(landing: Path, start: date, end: date, *, seed: int = 42,
     from cdw.generate import generate_landing
     from cdw.marts_summary import summarise
     from cdw.pipeline import run_dates
-    from cdw.roles import setup_roles
 
     url = warehouse.warehouse_url()
     progress(f"warehouse: {url}")
     with warehouse.connect(url, autocommit=True) as conn:
-        warehouse.ensure_schema(conn)
-        setup_roles(conn)  # so that the analyst and auditor roles can be tried at once
+        warehouse.ensure_schema(conn)  # with the roles: analyst and auditor can be tried at once
     generated = generate_landing(landing, start, end, seed=seed, progress=progress)
     progress(generated.summary)
     report = run_dates(landing, start, end, progress=progress)

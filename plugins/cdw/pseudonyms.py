@@ -1,6 +1,6 @@
 """Keyed pseudonyms of personal data: what analysts get instead of a caller number or an account.
 
-A pseudonym is ``HMAC-SHA256(key, value)`` in hex: the same value gives the same
+A pseudonym is ``HMAC-SHA256(key, value)`` in hex (Python's ``hmac`` gives the same): the same value gives the same
 pseudonym (so analysts can count distinct callers or link a counterparty across days),
 and without the key nobody can test a guessed phone number against it.
 
@@ -22,7 +22,6 @@ from raw with the new key so that old and new dates stay comparable.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import secrets
 from pathlib import Path
@@ -69,11 +68,6 @@ def _local_key() -> str:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
     return path.read_text().strip()
-
-
-def pseudonym(key: bytes, value: str) -> str:
-    """The pseudonym of ``value``: what ``restricted.pseudonym`` computes in the warehouse."""
-    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def key_blocks(key: bytes) -> tuple[str, str]:

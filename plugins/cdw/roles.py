@@ -86,7 +86,7 @@ def setup_roles(conn, extra_build_schemas: tuple[str, ...] = ()) -> None:
             conn.execute(sql.SQL("revoke all on all tables in schema {} from public").format(ident(schema)))
             conn.execute(sql.SQL("revoke all on all sequences in schema {} from public").format(ident(schema)))
         # an analyst or auditor inherits nothing they should not have from an earlier setup
-        for schema in ("raw", "restricted", "staging", *builds, "cdw_meta"):
+        for schema in (s for s in private if s != "audit"):  # audit: granted to auditors below
             for role in (ANALYST, AUDITOR):
                 conn.execute(sql.SQL("revoke all on schema {} from {}").format(ident(schema), ident(role)))
                 conn.execute(sql.SQL("revoke all on all tables in schema {} from {}").format(ident(schema), ident(role)))
