@@ -18,6 +18,7 @@ its transaction rolled back; the next load of the date records it as FAILED.
 from __future__ import annotations
 
 import logging
+import queue
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
@@ -39,7 +41,17 @@ from cdw.settings import get_settings
 from cdw.version import code_version
 
 log = logging.getLogger(__name__)
-COPY_CHUNK = 1 << 20
+# psycopg's queue holds up to 1024 chunks (128 MB) when PostgreSQL parses more slowly than
+# the checks produce: two batches ahead is enough to keep both busy
+COPY_QUEUE_CHUNKS = 256
+
+
+class _CopyWriter(QueuedLibpqWriter):
+    """psycopg's queued COPY writer (checks and COPY overlap) with a shorter queue."""
+
+    def __init__(self, cursor):
+        super().__init__(cursor)
+        self._queue = queue.Queue(maxsize=COPY_QUEUE_CHUNKS)
 
 
 class LoadFailed(Exception):
@@ -201,8 +213,8 @@ def _load_files(conn, drop: Path, manifest: Manifest, load_id: int, work: Path, 
             sql.Identifier(c) for c in ("load_id", "business_date", "source_row", *src.column_names))
         copy = sql.SQL("copy {table} ({columns}) from stdin (format csv)").format(
             table=sql.Identifier("raw", src.entity), columns=columns)
-        with conn.cursor() as cur, cur.copy(copy, writer=QueuedLibpqWriter(cur)) as cp:
-            p = read_file(inspected, ctx, cp.write, load_id, keep_ids=src.is_snapshot)
+        with conn.cursor() as cur, cur.copy(copy, writer=_CopyWriter(cur)) as cp:
+            p = read_file(inspected, ctx, cp.write, load_id)
         parsed.append(p)
         _set_aside_duplicates(conn, p, src, business_date)
         say(f"{business_date} {entry.name}: {p.rows_read} read, {p.rows_good} loaded,"
@@ -235,29 +247,68 @@ def _check_threshold(business_date: date, parsed: list[ParsedFile], threshold: f
 def _set_aside_duplicates(conn, p: ParsedFile, src: contract.SourceFile, business_date: date) -> None:
     """Set aside ids loaded twice: later occurrences in the file, and (ledger entries, calls)
     ids already loaded for another business date. The first good occurrence stays."""
-    ident = {"t": sql.Identifier(src.entity), "id": sql.Identifier(src.id_column)}
-    # Hash joins in memory, never nested loops: the day's rows were just written, so the
-    # statistics do not know them, and a nested loop planned on stale statistics took
-    # minutes for 200k rows. A hash join is linear whatever the statistics say.
-    conn.execute("set local work_mem = '256MB'")
-    conn.execute("set local enable_nestloop = off")
-    # one sort of the day's ids: its plan does not depend on statistics the fresh rows lack
-    # (an IN (... having count(*) > 1) form was planned as a nested loop: minutes for 200k rows)
-    repeated = sql.SQL(
-        "select source_row from (select source_row, row_number() over (partition by {id} order by source_row) rn"
-        " from raw.{t} where business_date = %(d)s) r where rn > 1").format(**ident)
-    rows = {r[0] for r in conn.execute(repeated, {"d": business_date})}
-    if src.id_unique_across_history:
-        elsewhere = sql.SQL(
-            "select n.source_row from raw.{t} n where n.business_date = %(d)s and exists"
-            " (select 1 from raw.{t} o where o.{id} = n.{id} and o.business_date <> %(d)s)").format(**ident)
-        rows |= {r[0] for r in conn.execute(elsewhere, {"d": business_date})}
+    rows = _repeated_in_file(p)
+    if src.id_unique_across_history and p.good_ids:
+        rows |= _loaded_for_another_date(conn, p, src, business_date)
     if not rows:
         return
     conn.execute(sql.SQL("delete from raw.{t} where business_date = %(d)s and source_row = any(%(rows)s)")
-                 .format(**ident), {"d": business_date, "rows": sorted(rows)})
+                 .format(t=sql.Identifier(src.entity)), {"d": business_date, "rows": sorted(rows)})
     p.set_aside_ordinals({o: [f"duplicate_id:{src.id_column}"] for o in sorted(rows)})
     p.rows_good -= len(rows)
+
+
+def _repeated_in_file(p: ParsedFile) -> set[int]:
+    """Ordinals of the good records whose id an earlier good record of the file has.
+
+    Sorted in memory by (id, ordinal): a few bytes a record, faster and smaller than a hash
+    of the ids, and no query whose plan depends on statistics the fresh rows lack.
+    """
+    if not p.good_ids:
+        return set()
+    records = pa.table({"id": pa.chunked_array(p.good_ids, type=pa.string()),
+                        "ordinal": pa.chunked_array(p.good_ordinals, type=pa.int64())})
+    if records.num_rows < 2:
+        return set()
+    ordered = records.take(pc.sort_indices(records, sort_keys=[("id", "ascending"), ("ordinal", "ascending")]))
+    ids = ordered.column("id").combine_chunks()
+    # a record whose id equals the one before it in this order repeats an earlier record
+    repeats = pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1))
+    later = pc.indices_nonzero(repeats).to_numpy() + 1
+    return set(ordered.column("ordinal").combine_chunks().take(pa.array(later)).to_pylist())
+
+
+def _loaded_for_another_date(conn, p: ParsedFile, src: contract.SourceFile, business_date: date) -> set[int]:
+    """Ordinals of the date's records whose id was loaded for another business date.
+
+    The raw table's BRIN index on the id (byte order, collation "C") keeps the day's COPY as
+    cheap as one without an index; a B-tree cost as much as the COPY itself. The range of the
+    day's ids selects the block ranges to look at: ids issued in increasing order (as core
+    systems do) make that only the day's own blocks. Ids in no order make it a scan of history.
+    """
+    low, high = (v.as_py() for v in pc.min_max(pa.chunked_array(p.good_ids, type=pa.string())).values())
+    ident = {"t": sql.Identifier(src.entity), "id": sql.Identifier(src.id_column)}
+    params = {"d": business_date, "low": low, "high": high}
+    # the fresh rows have no statistics yet: without this the planner may read all of history
+    conn.execute("set local enable_seqscan = off")
+    # (<> on the date, which no index serves, so the plan must take the id's block ranges)
+    in_range_elsewhere = sql.SQL(
+        "from raw.{t} o where (o.{id} collate \"C\") between %(low)s and %(high)s"
+        " and o.business_date <> %(d)s").format(**ident)
+    found = conn.execute(sql.SQL("select exists (select 1 {})").format(in_range_elsewhere), params).fetchone()[0]
+    rows: set[int] = set()
+    if found:
+        # Hash joins in memory, never nested loops: a nested loop planned on the fresh rows'
+        # missing statistics took minutes for 200k rows. A hash join is linear whatever they say.
+        conn.execute("set local work_mem = '256MB'")
+        conn.execute("set local enable_nestloop = off")
+        elsewhere = sql.SQL(
+            "select n.source_row from raw.{t} n join (select distinct o.{id} {in_range}) o on o.{id} = n.{id}"
+            " where n.business_date = %(d)s").format(in_range=in_range_elsewhere, **ident)
+        rows = {r[0] for r in conn.execute(elsewhere, params)}
+        conn.execute("reset enable_nestloop")
+    conn.execute("reset enable_seqscan")
+    return rows
 
 
 def _write_audit(conn, business_date: date, load_id: int, parsed: list[ParsedFile]) -> None:

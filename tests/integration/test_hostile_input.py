@@ -75,6 +75,17 @@ def test_a_20_mb_line_is_set_aside_not_crashing(tmp_path, db):
     assert len(rows[0][2]) > 20 << 20  # the original text is kept whole for the auditors
 
 
+def test_a_line_longer_than_the_reader_takes_fails_the_file_with_a_clear_fault(tmp_path, db):
+    records = valid_records()
+    records["transactions"][0]["counterparty_bank"] = "z" * (40 << 20)  # beyond CSV_BLOCK_BYTES twice over
+    write_drop(tmp_path, records)
+    with pytest.raises(LoadFailed) as failure:
+        load_date(tmp_path, DAY)
+    assert (failure.value.code, failure.value.file_name) == (contract.FAULT_MALFORMED_FILE, "transactions.csv")
+    assert "straddl" in str(failure.value)  # the reader's own words, after the date and file
+    assert db.execute("select count(*) from raw.transactions").fetchone()[0] == 0
+
+
 def test_mixed_line_endings_and_bom(tmp_path, db):
     records = valid_records()
     lines = csv_bytes("transactions", records["transactions"]).split(b"\n")

@@ -293,6 +293,26 @@ def test_ids_loaded_for_another_date_are_set_aside(tmp_path, db, monkeypatch):
     assert db.execute("select count(*) from raw.transactions where txn_id = '2026-03-02-T0005'").fetchone()[0] == 1
 
 
+def test_ids_in_no_order_are_checked_against_other_dates_exactly(tmp_path, db, monkeypatch):
+    """The check across dates reads block ranges by id: ids whose ranges overlap (not issued in
+    increasing order) must still give exactly the repeated ones, no more."""
+    monkeypatch.setenv("CDW_QUARANTINE_THRESHOLD", "1")
+    first = valid_records()
+    for row, txn_id in zip(first["transactions"], "QZAMBYCXDW", strict=True):
+        row["txn_id"] = f"{txn_id}-1"
+    write_drop(tmp_path, first)
+    load_date(tmp_path, DAY)
+    other = date(2026, 3, 3)
+    records = valid_records(other)
+    ids = ["P-2", "A-2", "Z-1", "M-2", "B-2", "Y-2", "C-2", "X-2", "D-2", "W-2"]  # Z-1 is 03-02's
+    for row, txn_id in zip(records["transactions"], ids, strict=True):
+        row["txn_id"] = txn_id
+    write_drop(tmp_path, records, day=other)
+    result = load_date(tmp_path, other)
+    assert quarantined(db, result.load_id) == [("transactions.csv", 4, ["duplicate_id:txn_id"])]
+    assert db.execute("select count(*) from raw.transactions where business_date = %s", (other,)).fetchone()[0] == 9
+
+
 def test_a_snapshot_absent_from_the_drop_stands_from_the_previous_date(tmp_path, db):
     write_drop(tmp_path)
     load_date(tmp_path, DAY)

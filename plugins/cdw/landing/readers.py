@@ -51,7 +51,9 @@ class ParsedFile:
     _pending: dict[int, list[str]] = field(default_factory=dict)
     _valid_lines: list[int] | None = None  # JSONL: line of each ordinal
     header: list[str] | None = None  # CSV: column names in the file's order
-    good_ids: list[pa.Array] = field(default_factory=list)  # with keep_ids
+    # the good records' ids and ordinals, for the duplicate checks and a snapshot's references
+    good_ids: list[pa.Array] = field(default_factory=list)
+    good_ordinals: list[pa.Array] = field(default_factory=list)
 
     @property
     def rows_set_aside(self) -> int:
@@ -73,20 +75,18 @@ class ParsedFile:
         self.set_aside.sort(key=lambda s: s.line_number)
 
 
-def read_file(inspected: InspectedFile, ctx: Context, sink: Callable[[bytes], None], load_id: int,
-              keep_ids: bool = False) -> ParsedFile:
+def read_file(inspected: InspectedFile, ctx: Context, sink: Callable[[memoryview], None], load_id: int) -> ParsedFile:
     """Apply the record rules to every record; hand the good ones to ``sink`` as CSV text.
 
     The CSV holds the raw table's columns: load_id, business_date, source_row, then the
-    contract's columns. ``keep_ids``: remember the good records' ids (a snapshot whose ids
-    later files reference).
+    contract's columns. The good records' ids are kept with their ordinals (a few bytes
+    a record) for the duplicate checks.
     """
     src = inspected.entry.source
     parsed = ParsedFile(inspected)
     batches = (_csv_batches(inspected, parsed, ctx.business_date) if src.fmt == "csv"
                else _jsonl_batches(inspected, parsed))
     names = list(src.column_names)
-    options = pacsv.WriteOptions(include_header=False)
     ordinal = 0
     for batch, pre_reasons in batches:
         n = len(batch[names[0]])
@@ -96,14 +96,13 @@ def read_file(inspected: InspectedFile, ctx: Context, sink: Callable[[bytes], No
         for row, reasons in zip(checked.bad_rows, checked.bad_reasons, strict=True):
             parsed._pending[ordinal + row + 1] = reasons  # ordinals are 1-based
         kept = checked.good.num_rows
-        good = checked.good.add_column(0, "source_row", pa.array(np.flatnonzero(~bad) + ordinal + 1))
-        good = good.add_column(0, "business_date", pa.array([ctx.business_date] * kept, pa.date32()))
-        good = good.add_column(0, "load_id", pa.array(np.full(kept, load_id, dtype=np.int64)))
-        if keep_ids:
-            parsed.good_ids.append(checked.good.column(src.id_column).combine_chunks())
-        out = pa.BufferOutputStream()
-        pacsv.write_csv(good, out, write_options=options)
-        sink(out.getvalue().to_pybytes())
+        ordinals = pa.array(np.flatnonzero(~bad) + ordinal + 1)
+        good = checked.good.add_column(0, "source_row", ordinals)
+        good = good.add_column(0, "business_date", pa.repeat(pa.scalar(ctx.business_date, pa.date32()), kept))
+        good = good.add_column(0, "load_id", pa.repeat(pa.scalar(load_id, pa.int64()), kept))
+        parsed.good_ids.append(checked.good.column(src.id_column).combine_chunks())
+        parsed.good_ordinals.append(ordinals)
+        sink(_csv_bytes(good))
         parsed.rows_good += kept
         ordinal += n
     if parsed.rows_read != inspected.entry.rows:
@@ -111,6 +110,22 @@ def read_file(inspected: InspectedFile, ctx: Context, sink: Callable[[bytes], No
                         f"{parsed.rows_read} records, the manifest says {inspected.entry.rows}")
     parsed._resolve()
     return parsed
+
+
+def _csv_bytes(table: pa.Table) -> memoryview:
+    """The rows as CSV for COPY. Unquoted when no value needs quotes: pyarrow otherwise
+    quotes every string, and PostgreSQL parses a quoted field more slowly."""
+    out = pa.BufferOutputStream()
+    try:
+        pacsv.write_csv(table, out, write_options=_UNQUOTED)
+    except pa.ArrowInvalid:  # a value holds a comma, quote or line break
+        out = pa.BufferOutputStream()
+        pacsv.write_csv(table, out, write_options=_QUOTED)
+    return memoryview(out.getvalue())  # no copy into a Python bytes
+
+
+_UNQUOTED = pacsv.WriteOptions(include_header=False, quoting_style="none")
+_QUOTED = pacsv.WriteOptions(include_header=False)
 
 
 # ---- CSV ---------------------------------------------------------------------------
@@ -150,18 +165,18 @@ def _csv_batches(inspected: InspectedFile, parsed: ParsedFile, business_date) ->
         invalid.append(row.number if row.number is not None else -1)
         return "skip"
 
-    reader = pacsv.open_csv(
-        inspected.spool,
-        read_options=pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES, column_names=header,
-                                       skip_rows=1),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True,
-                                         invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(
+    options = {
+        "read_options": pacsv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES, column_names=header,
+                                          skip_rows=1),
+        "parse_options": pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True,
+                                            invalid_row_handler=on_invalid),
+        "convert_options": pacsv.ConvertOptions(
             column_types={c: pa.string() for c in header}, null_values=[""], strings_can_be_null=True,
             quoted_strings_can_be_null=True),
-    )
+    }
     try:
-        for record_batch in reader:
+        # (opening reads the first block: a record longer than the reader takes fails there)
+        for record_batch in pacsv.open_csv(inspected.spool, **options):
             parsed.rows_read += record_batch.num_rows
             yield {name: record_batch.column(name) for name in header}, None
     except pa.ArrowInvalid as exc:

@@ -113,28 +113,64 @@ def _valid_date(strings: pa.Array) -> pa.Array:
     return pa.array(ok)
 
 
+class _FixedWidth:
+    """The first and last characters of every string of an array without nulls, read from its buffers.
+
+    Only for ASCII positions whose shape the caller has checked (a regex): a byte
+    there is a character. Strings shorter than ``head`` or ``tail`` read as zeros.
+    """
+
+    def __init__(self, strings: pa.Array, head: int, tail: int):
+        if isinstance(strings, pa.ChunkedArray):
+            strings = strings.combine_chunks()
+        width = 8 if pa.types.is_large_string(strings.type) else 4
+        buffers = strings.buffers()
+        offsets = np.frombuffer(buffers[1], dtype=np.int64 if width == 8 else np.int32, count=len(strings) + 1,
+                                offset=strings.offset * width).astype(np.int64)
+        data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+        data = np.concatenate([data, np.zeros(max(head, tail), np.uint8)])  # reads past a short string stay inside
+        starts, ends = offsets[:-1], offsets[1:]
+        self.lengths = ends - starts
+        self.head = data[starts[:, None] + np.arange(head)]  # bytes: a row of characters per string
+        self.tail = data[(ends - tail).clip(0)[:, None] + np.arange(tail)]
+
+    def number(self, start: int, stop: int) -> np.ndarray:
+        """The number the digits at positions start..stop-1 of the head spell."""
+        return _digits(self.head[:, start:stop])
+
+    def tail_number(self, start: int, stop: int) -> np.ndarray:
+        return _digits(self.tail[:, start:stop])
+
+
+def _digits(characters: np.ndarray) -> np.ndarray:
+    return (characters.astype(np.int64) - ord("0")) @ (10 ** np.arange(characters.shape[1] - 1, -1, -1))
+
+
 class _Timestamps:
     """ISO 8601 timestamps with an offset, as UTC microseconds since the epoch.
 
-    The shape is fixed up to the seconds, so the fields are read by position and the
-    arithmetic is done in numpy: pyarrow's strptime/strftime would cost several
-    seconds per million values.
+    The shape is fixed up to the seconds and in the offset, so the digits are read
+    straight from the string buffer by position and the arithmetic is done in numpy:
+    pyarrow's strptime, or a slice and a cast per field, would cost seconds per
+    million values.
     """
 
     def __init__(self, values: pa.Array):
         n = len(values)
         shaped = _np_mask(pc.match_substring_regex(values, TS_PATTERN), n)
         v = pc.if_else(pa.array(shaped), values, "1970-01-01T00:00:00Z")
-        y, mo, d = _ints(v, 0, 4), _ints(v, 5, 7), _ints(v, 8, 10)
-        h, mi, sec = _ints(v, 11, 13), _ints(v, 14, 16), _ints(v, 17, 19)
-        zulu = _np_mask(pc.ends_with(v, "Z"), n)
-        tz = pc.if_else(pa.array(zulu), "+00:00", pc.utf8_slice_codeunits(v, -6))
-        sign = np.where(_np_mask(pc.starts_with(tz, "-"), n), -1, 1)
-        oh, om = _ints(tz, 1, 3), _ints(tz, 4, 6)
+        # YYYY-MM-DDThh:mm:ss[.f] at the start, +hh:mm (or Z) at the end
+        digits = _FixedWidth(v, head=20, tail=6)
+        y, mo, d = digits.number(0, 4), digits.number(5, 7), digits.number(8, 10)
+        h, mi, sec = digits.number(11, 13), digits.number(14, 16), digits.number(17, 19)
+        zulu = digits.tail[:, 5] == ord("Z")
+        sign = np.where(digits.tail[:, 0] == ord("-"), -1, 1)
+        oh = np.where(zulu, 0, digits.tail_number(1, 3))
+        om = np.where(zulu, 0, digits.tail_number(4, 6))
         self.ok = pa.array(shaped & _calendar_ok(y, mo, d) & (h <= 23) & (mi <= 59) & (sec <= 59)
                            & (oh <= 14) & (om <= 59))
         micros = np.zeros(n, dtype=np.int64)
-        has_fraction = _np_mask(pc.equal(pc.utf8_slice_codeunits(v, 19, 20), "."), n)
+        has_fraction = (digits.lengths > 20) & (digits.head[:, 19] == ord("."))
         if has_fraction.any():
             idx = np.flatnonzero(has_fraction)
             frac = pc.struct_field(pc.extract_regex(v.take(pa.array(idx)), r"\.(?P<f>\d{1,6})"), "f")
@@ -199,7 +235,9 @@ def check_batch(src: SourceFile, batch: dict[str, pa.Array], ctx: Context,
         wrong_type = {x.split(":", 1)[1] for x in reasons if x.startswith("bad_value:")}
         reasons = [x for x in reasons if not (x.startswith("missing_value:") and x[14:] in wrong_type)]
         bad_reasons.append(list(dict.fromkeys(reasons)))  # keep order, drop repeats
-    good = pa.table({c.name: batch[c.name] for c in src.columns}).filter(pa.array(~bad))
+    good = pa.table({c.name: batch[c.name] for c in src.columns})
+    if bad_rows:  # (a filter copies every column, even when it keeps them all)
+        good = good.filter(pa.array(~bad))
     return Checked(good=good, bad_rows=bad_rows, bad_reasons=bad_reasons)
 
 
