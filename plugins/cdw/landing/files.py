@@ -152,6 +152,7 @@ class InspectedFile:
     spool: Path
     sha256: str
     physical_lines: int
+    has_nul: bool = True  # a NUL character anywhere in the text
 
 
 def inspect_file(drop: Path, entry: FileEntry, business_date: date, spool: Path,
@@ -179,6 +180,7 @@ def inspect_file(drop: Path, entry: FileEntry, business_date: date, spool: Path,
     decoder = codecs.getincrementaldecoder(entry.encoding)(errors="strict")
     total = 0
     lines = 0
+    has_nul = False
     first = True
     try:
         with _open_bytes(path, entry.compressed) as raw, spool.open("w", encoding="utf-8", newline="") as out:
@@ -204,17 +206,19 @@ def inspect_file(drop: Path, entry: FileEntry, business_date: date, spool: Path,
                     text = text.removeprefix("\ufeff")  # a BOM is allowed
                     first = False
                 lines += text.count("\n")
+                has_nul = has_nul or "\x00" in text
                 out.write(text)
             try:
                 tail = decoder.decode(b"", final=True)
             except UnicodeDecodeError:
                 raise fault(contract.FAULT_UNDECODABLE,
                             f"not valid {entry.encoding}: the content ends inside a character") from None
+            has_nul = has_nul or "\x00" in tail
             out.write(tail)
     except FileFault:
         spool.unlink(missing_ok=True)
         raise
-    return InspectedFile(entry, spool, actual, lines)
+    return InspectedFile(entry, spool, actual, lines, has_nul)
 
 
 def _open_bytes(path: Path, compressed: bool):

@@ -13,7 +13,9 @@ afterwards by one more pass over the file.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,9 @@ from cdw.landing.records import Context, check_batch
 BATCH_ROWS = 100_000
 # the Python pass must read every record the pyarrow reader accepted (its default is 128 KiB)
 csv.field_size_limit(1 << 30)
-CSV_BLOCK_BYTES = 16 << 20  # also the longest record the CSV reader takes
+CSV_BLOCK_BYTES = 16 << 20  # a record up to twice this long can be read
+CSV_BLOCKS_AHEAD = 2  # blocks read ahead of the checks (memory: this times the block)
+PACE_WAIT_SECONDS = 5
 
 
 @dataclass
@@ -131,6 +135,49 @@ _QUOTED = pacsv.WriteOptions(include_header=False)
 # ---- CSV ---------------------------------------------------------------------------
 
 
+class _PacedFile(io.RawIOBase):
+    """The spool as pyarrow's CSV reader reads it: at most ``ahead`` blocks before the batches taken.
+
+    The reader reads up to 32 blocks ahead in a background thread (a 1M-row file: all of it,
+    in memory). A read waits for the batches to be taken, but never longer than
+    ``PACE_WAIT_SECONDS``: should a batch need more blocks than allowed, reading slows, never stops.
+    """
+
+    def __init__(self, path: Path, block_bytes: int, ahead: int):
+        super().__init__()
+        self._file = path.open("rb")
+        self._limit_step, self._ahead = block_bytes, ahead
+        self._bytes_read = 0
+        self._taken = 0
+        self._paced = threading.Condition()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        with self._paced:
+            self._paced.wait_for(lambda: self.closed or self._bytes_read < (self._taken + self._ahead) * self._limit_step,
+                                 timeout=PACE_WAIT_SECONDS)
+        if self.closed:
+            return 0
+        count = self._file.readinto(buffer)
+        self._bytes_read += count
+        return count
+
+    def batch_taken(self) -> None:
+        with self._paced:
+            self._taken += 1
+            self._paced.notify_all()
+
+    def close(self) -> None:
+        with self._paced:
+            if not self.closed:
+                self._file.close()
+                super().close()
+            self._paced.notify_all()
+
+
+
 def _csv_header(inspected: InspectedFile, business_date) -> list[str]:
     with inspected.spool.open(encoding="utf-8", newline="") as fh:
         header = next(csv.reader(fh), [])
@@ -174,13 +221,17 @@ def _csv_batches(inspected: InspectedFile, parsed: ParsedFile, business_date) ->
             column_types={c: pa.string() for c in header}, null_values=[""], strings_can_be_null=True,
             quoted_strings_can_be_null=True),
     }
+    spool = _PacedFile(inspected.spool, CSV_BLOCK_BYTES, CSV_BLOCKS_AHEAD)
     try:
         # (opening reads the first block: a record longer than the reader takes fails there)
-        for record_batch in pacsv.open_csv(inspected.spool, **options):
+        for record_batch in pacsv.open_csv(spool, **options):
+            spool.batch_taken()
             parsed.rows_read += record_batch.num_rows
             yield {name: record_batch.column(name) for name in header}, None
     except pa.ArrowInvalid as exc:
         raise fault(contract.FAULT_MALFORMED_FILE, f"CSV cannot be parsed: {str(exc)[:200]}") from None
+    finally:
+        spool.close()
     # Blank lines (skipped by the reader) and lines with the wrong number of fields are
     # records too, set aside as malformed. Only when the line count says the file is not
     # plainly one record per line is the slower pass that finds them needed.

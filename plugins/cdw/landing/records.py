@@ -47,6 +47,8 @@ class Context:
     max_field_chars: int
     # referenced entity -> ids in the snapshot in force (a pyarrow array for is_in)
     reference_ids: dict[str, pa.Array] = field(default_factory=dict)
+    # False when the file holds no NUL character at all (known from reading it): no value to search
+    may_hold_nul: bool = True
 
 
 class _Reasons:
@@ -76,7 +78,9 @@ def _np_mask(mask, n: int) -> np.ndarray:
         mask = mask.combine_chunks()
     # null (unknown) counts as "rule not broken": the value was missing or unparseable,
     # which its own check reports.
-    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
+    if mask.null_count:
+        mask = pc.fill_null(mask, False)
+    return mask.to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
 def _ints(strings: pa.Array, start: int, stop: int) -> np.ndarray:
@@ -209,7 +213,8 @@ def check_batch(src: SourceFile, batch: dict[str, pa.Array], ctx: Context,
         present[col.name] = _np_mask(is_set, n)
         if col.required:
             r.add(pc.invert(is_set), f"missing_value:{col.name}")
-        r.add(pc.match_substring(values, "\x00"), "malformed_record:line")
+        if ctx.may_hold_nul:
+            r.add(pc.match_substring(values, "\x00"), "malformed_record:line")
         ok = _check_column(col, values, ctx, r, timestamps)
         parsed_ok[col.name] = present[col.name] & _np_mask(ok, n)
 
