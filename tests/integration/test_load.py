@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from cdw import warehouse
 from cdw.landing import contract
 from cdw.load import LoadFailed, load_date
 from tests.landing_builder import DAY, csv_bytes, valid_records, write_drop
@@ -311,6 +312,22 @@ def test_ids_in_no_order_are_checked_against_other_dates_exactly(tmp_path, db, m
     result = load_date(tmp_path, other)
     assert quarantined(db, result.load_id) == [("transactions.csv", 4, ["duplicate_id:txn_id"])]
     assert db.execute("select count(*) from raw.transactions where business_date = %s", (other,)).fetchone()[0] == 9
+
+
+def test_id_ranges_are_recorded_per_date_and_rebuilt_for_dates_loaded_before_them(tmp_path, db):
+    write_drop(tmp_path)
+    load_date(tmp_path, DAY)
+    recorded = db.execute("select entity, business_date, lowest_id, highest_id from raw.id_ranges"
+                          " order by 1").fetchall()
+    expected = [(entity, DAY, *db.execute(f'select min({column} collate "C"), max({column} collate "C")'
+                                          f" from raw.{entity}").fetchone())
+                for entity, column in (("calls", "call_id"), ("transactions", "txn_id"))]
+    assert recorded == expected
+    # a warehouse loaded before the ranges existed: the schema setup fills them from raw
+    db.execute("delete from raw.id_ranges")
+    db.execute(warehouse.raw_table_ddl())
+    assert db.execute("select entity, business_date, lowest_id, highest_id from raw.id_ranges"
+                      " order by 1").fetchall() == expected
 
 
 def test_a_snapshot_absent_from_the_drop_stands_from_the_previous_date(tmp_path, db):
