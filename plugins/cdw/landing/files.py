@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -169,14 +170,41 @@ def inspect_file(drop: Path, entry: FileEntry, business_date: date, spool: Path,
     if not path.is_file():
         raise fault(contract.FAULT_MISSING_FILE, "listed in the manifest but not in the drop")
 
+    # the checksum is computed beside the decoding (hashlib works without the GIL), and
+    # judged first: a corrupt file is a checksum fault whatever else is wrong with it
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
+        hashing = pool.submit(_sha256, path)
+        try:
+            lines, has_nul = _decode_to_spool(path, entry, spool, max_decompressed_bytes, fault)
+        except FileFault:
+            spool.unlink(missing_ok=True)
+            _check_sha256(hashing.result(), entry, fault)
+            raise
+        actual = hashing.result()
+    try:
+        _check_sha256(actual, entry, fault)
+    except FileFault:
+        spool.unlink(missing_ok=True)
+        raise
+    return InspectedFile(entry, spool, actual, lines, has_nul)
+
+
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             digest.update(chunk)
-    actual = digest.hexdigest()
+    return digest.hexdigest()
+
+
+def _check_sha256(actual: str, entry: FileEntry, fault) -> None:
     if actual != entry.sha256:
         raise fault(contract.FAULT_CHECKSUM, f"sha256 is {actual[:16]}…, the manifest says {entry.sha256[:16]}…")
 
+
+def _decode_to_spool(path: Path, entry: FileEntry, spool: Path, max_decompressed_bytes: int,
+                     fault) -> tuple[int, bool]:
+    """Decompress (bounded) and decode strictly into the UTF-8 spool: (newlines, whether a NUL occurs)."""
     decoder = codecs.getincrementaldecoder(entry.encoding)(errors="strict")
     total = 0
     lines = 0
@@ -218,7 +246,7 @@ def inspect_file(drop: Path, entry: FileEntry, business_date: date, spool: Path,
     except FileFault:
         spool.unlink(missing_ok=True)
         raise
-    return InspectedFile(entry, spool, actual, lines, has_nul)
+    return lines, has_nul
 
 
 def _open_bytes(path: Path, compressed: bool):
