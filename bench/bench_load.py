@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -102,13 +101,18 @@ def _project_load(url: str, landing: Path) -> tuple[float, float, str]:
     # schema creation is a one-time cost of a new warehouse, not of a load: do it first
     with psycopg.connect(url) as conn:
         warehouse.ensure_schema(conn)
-    start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"cdw load failed: {done.stderr.strip()[-500:]}")
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest child: cdw load
-    return elapsed, peak_kb / 1024, done.stdout.strip().splitlines()[-1]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True)
+        # this child's own peak (RUSAGE_CHILDREN would be the largest of all children, psql's included)
+        _pid, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode != 0:
+            raise SystemExit(f"cdw load failed: {err.read().strip()[-500:]}")
+        return elapsed, usage.ru_maxrss / 1024, out.read().strip().splitlines()[-1]
 
 
 if __name__ == "__main__":
