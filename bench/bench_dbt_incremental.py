@@ -63,7 +63,10 @@ def main() -> int:
         print(f"generating {args.days + 1} days ...", file=sys.stderr)
         generate_landing(work / "landing", FIRST, last, customers=args.customers, agents=80,
                          transactions_per_day=args.transactions_per_day, calls_per_day=args.calls_per_day)
-        # seeds and the first parse are set-up, not a day's work
+        # the roles and build schemas (the pipeline's role may not create schemas), the seeds
+        # and the first parse are set-up, not a day's work
+        with psycopg.connect(url) as conn:
+            warehouse.ensure_schema(conn)
         run_dbt(["seed"], url=url, target_path=str(target))
         run_dbt(["parse"], url=url, target_path=str(target))
 
