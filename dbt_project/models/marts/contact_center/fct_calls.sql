@@ -5,6 +5,7 @@
         unique_key='business_date',
         on_schema_change='fail',
         pre_hook="{{ delete_business_date() }}",
+        post_hook="{{ save_member_state(['customer', 'agent'], ['customer_id', 'agent_id']) }}",
         indexes=[
             {'columns': ['call_id'], 'unique': true},
             {'columns': ['business_date']},
@@ -48,10 +49,16 @@ agents as (
 ),
 
 {% if is_incremental() %}
+repair_candidates as (
+
+    {{ fact_repair_candidates({'customer': 'customer_id', 'agent': 'agent_id'}) }}
+
+),
+
 repair_dates as (
 
     select distinct built.business_date
-    from {{ this }} as built
+    from repair_candidates as built
     left join customers
         on built.customer_id = customers.customer_id
         and {{ customer_version_valid_on('customers', 'built.calendar_date') }}  -- noqa: LT02

@@ -5,6 +5,7 @@
         unique_key='business_date',
         on_schema_change='fail',
         pre_hook="{{ delete_business_date() }}",
+        post_hook="{{ save_member_state(['account', 'customer'], ['account_id', 'customer_id']) }}",
         indexes=[
             {'columns': ['txn_id'], 'unique': true},
             {'columns': ['business_date']},
@@ -51,10 +52,16 @@ channels as (
 ),
 
 {% if is_incremental() %}
+repair_candidates as (
+
+    {{ fact_repair_candidates({'account': 'account_id', 'customer': 'customer_id'}) }}
+
+),
+
 repair_dates as (
 
     select distinct built.business_date
-    from {{ this }} as built
+    from repair_candidates as built
     left join accounts
         on built.account_id = accounts.account_id
     left join customers
