@@ -17,7 +17,8 @@
 }}
 {#
     Incremental per business date, like fct_transactions: the run's date plus every
-    built date holding a call whose customer or agent key would now resolve differently.
+    built date holding a call whose customer or agent key would now resolve differently
+    (checked for changed customers and agents only: macros/fact_repair.sql).
 
     Durations are seconds (numeric). wait = queue_seconds: for an answered call
     answer_ts - queue_entry_ts (0 when never queued); for a queued call that was not

@@ -22,6 +22,8 @@
     whose keys no longer resolve as they would now (an unknown member that has since
     arrived, or a customer version re-cut by a snapshot loaded out of order): those dates
     are rebuilt whole, so the result equals a full rebuild. Without the var: every date.
+    Only rows of accounts and customers whose dimension rows changed since the last run
+    are checked (macros/fact_repair.sql): the check costs the day's changes, not history.
 #}
 with
 
