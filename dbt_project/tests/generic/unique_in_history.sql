@@ -11,7 +11,7 @@ select
     count(*) as n_records
 from {{ history }} as all_rows
 where all_rows.{{ column_name }} in (
-    select scoped.{{ column_name }} from {{ model }} as scoped where scoped.{{ column_name }} is not null
+    select {{ column_name }} from {{ model }} where {{ column_name }} is not null
 )
 group by all_rows.{{ column_name }}
 having count(*) > 1
