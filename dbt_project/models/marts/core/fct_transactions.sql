@@ -88,7 +88,9 @@ selected as (
         *,
         {{ local_date('txn_ts') }} as calendar_date
     from transactions
-    where business_date in (select dates_to_build.business_date from dates_to_build)
+    -- a filter on the scan (not a semi-join): the staging view's pseudonym is computed for the
+    -- dates built only, and raw's BRIN index on business_date finds them
+    where business_date = any(array(select dates_to_build.business_date from dates_to_build))
 
 ),
 
