@@ -14,6 +14,7 @@ Prints both and their ratio. Target (issue 3): the 31st day costs no more than
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -21,8 +22,6 @@ import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
-
-import json
 
 import psycopg
 
