@@ -63,6 +63,9 @@ def dbt_env(url: str, pseudonym_key: bytes | None = None) -> dict[str, str]:
     p = parse_url(url)
     options = [os.environ.get("PGOPTIONS", "").strip(), pipeline_options() or ""]
     options += session_options(pseudonym_key or resolve_key())
+    # JIT compiles the marts' wide aggregates for seconds once history makes them look
+    # expensive, more than it saves: dbt sessions run without it
+    options.append("-c jit=off")
     return {
         "PGOPTIONS": " ".join(o for o in options if o),
         "CDW_PG_HOST": p.host,

@@ -1,7 +1,7 @@
 {#
     Reconciliation: per business date, fct_transactions has as many rows and the same
     signed sum as raw.transactions, and fct_calls as many rows as raw.calls. Returns the
-    dates that disagree.
+    dates that disagree (a daily run: its business date only).
 #}
 with
 
@@ -12,6 +12,7 @@ raw_transactions as (
         count(*) as n_rows,
         sum(case when direction = 'CREDIT' then amount else -amount end) as signed_sum
     from {{ source('core_banking', 'transactions') }}
+    where {{ on_business_date('business_date') }}
     group by business_date
 
 ),
@@ -23,6 +24,7 @@ fct_transactions as (
         count(*) as n_rows,
         sum(signed_amount) as signed_sum
     from {{ ref('fct_transactions') }}
+    where {{ on_business_date('business_date') }}
     group by business_date
 
 ),
@@ -33,6 +35,7 @@ raw_calls as (
         business_date,
         count(*) as n_rows
     from {{ source('contact_center', 'calls') }}
+    where {{ on_business_date('business_date') }}
     group by business_date
 
 ),
@@ -43,6 +46,7 @@ fct_calls as (
         business_date,
         count(*) as n_rows
     from {{ ref('fct_calls') }}
+    where {{ on_business_date('business_date') }}
     group by business_date
 
 ),

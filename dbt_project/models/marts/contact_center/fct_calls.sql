@@ -5,6 +5,7 @@
         unique_key='business_date',
         on_schema_change='fail',
         pre_hook="{{ delete_business_date() }}",
+        post_hook="{{ save_member_state(['customer', 'agent'], ['customer_id', 'agent_id']) }}",
         indexes=[
             {'columns': ['call_id'], 'unique': true},
             {'columns': ['business_date']},
@@ -16,7 +17,8 @@
 }}
 {#
     Incremental per business date, like fct_transactions: the run's date plus every
-    built date holding a call whose customer or agent key would now resolve differently.
+    built date holding a call whose customer or agent key would now resolve differently
+    (checked for changed customers and agents only: macros/fact_repair.sql).
 
     Durations are seconds (numeric). wait = queue_seconds: for an answered call
     answer_ts - queue_entry_ts (0 when never queued); for a queued call that was not
@@ -48,10 +50,16 @@ agents as (
 ),
 
 {% if is_incremental() %}
+repair_candidates as (
+
+    {{ fact_repair_candidates({'customer': 'customer_id', 'agent': 'agent_id'}) }}
+
+),
+
 repair_dates as (
 
     select distinct built.business_date
-    from {{ this }} as built
+    from repair_candidates as built
     left join customers
         on built.customer_id = customers.customer_id
         and {{ customer_version_valid_on('customers', 'built.calendar_date') }}  -- noqa: LT02
@@ -77,7 +85,9 @@ selected as (
         outcome = 'ANSWERED' as is_answered,
         queue_entry_ts is not null or outcome = 'ANSWERED' as is_offered
     from calls
-    where business_date in (select dates_to_build.business_date from dates_to_build)
+    -- a filter on the scan (not a semi-join): the staging view's pseudonym is computed for the
+    -- dates built only, and raw's BRIN index on business_date finds them
+    where business_date = any(array(select dates_to_build.business_date from dates_to_build))
 
 ),
 
