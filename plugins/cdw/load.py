@@ -22,6 +22,7 @@ import queue
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -209,13 +210,26 @@ def _load_files(conn, drop: Path, manifest: Manifest, load_id: int, work: Path, 
     """
     settings = get_settings()
     business_date = manifest.business_date
+    files = [(src, manifest.files[src.entity]) for src in contract.SOURCE_FILES if src.entity in manifest.files]
+    # the whole-file checks (checksum, decoding) of the next files run in a thread while this
+    # one loads; their faults still surface in file order
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="inspect") as pool:
+        inspections = [pool.submit(inspect_file, drop, entry, business_date, work / f"{src.entity}.txt",
+                                   settings.max_decompressed_bytes) for src, entry in files]
+        try:
+            _load_inspected(conn, files, inspections, load_id, manifest, parsed, say)
+        finally:
+            for inspection in inspections:
+                inspection.cancel()
+
+
+def _load_inspected(conn, files, inspections, load_id: int, manifest: Manifest, parsed: list[ParsedFile],
+                    say) -> None:
+    settings = get_settings()
+    business_date = manifest.business_date
     snapshot_ids: dict[str, pa.Array] = {}
-    for src in contract.SOURCE_FILES:
-        entry = manifest.files.get(src.entity)
-        if entry is None:
-            continue
-        inspected = inspect_file(drop, entry, business_date, work / f"{src.entity}.txt",
-                                 settings.max_decompressed_bytes)
+    for (src, entry), inspection in zip(files, inspections, strict=True):
+        inspected = inspection.result()
         # JSON can spell a NUL as \u0000, which the raw text does not show
         ctx = Context(business_date, manifest.timezone, settings.max_field_chars,
                       may_hold_nul=src.fmt != "csv" or inspected.has_nul)
@@ -229,8 +243,9 @@ def _load_files(conn, drop: Path, manifest: Manifest, load_id: int, work: Path, 
             table=sql.Identifier("raw", src.entity), columns=columns)
         with conn.cursor() as cur, cur.copy(copy, writer=_CopyWriter(cur)) as cp:
             p = read_file(inspected, ctx, cp.write, load_id)
+            repeated = _repeated_in_file(p)  # while PostgreSQL finishes the COPY
         parsed.append(p)
-        _set_aside_duplicates(conn, p, src, business_date)
+        _set_aside_duplicates(conn, p, src, business_date, repeated)
         say(f"{business_date} {entry.name}: {p.rows_read} read, {p.rows_good} loaded,"
             f" {p.rows_set_aside} set aside")
         _check_threshold(business_date, [p], settings.quarantine_threshold)
@@ -258,10 +273,11 @@ def _check_threshold(business_date: date, parsed: list[ParsedFile], threshold: f
                             f" ({p.rows_set_aside / p.rows_read:.2%}), more than the {threshold:.2%} allowed")
 
 
-def _set_aside_duplicates(conn, p: ParsedFile, src: contract.SourceFile, business_date: date) -> None:
-    """Set aside ids loaded twice: later occurrences in the file, and (ledger entries, calls)
-    ids already loaded for another business date. The first good occurrence stays."""
-    rows = _repeated_in_file(p)
+def _set_aside_duplicates(conn, p: ParsedFile, src: contract.SourceFile, business_date: date,
+                          repeated: set[int]) -> None:
+    """Set aside ids loaded twice: later occurrences in the file (``repeated``), and (ledger
+    entries, calls) ids already loaded for another business date. The first good occurrence stays."""
+    rows = set(repeated)
     if src.id_unique_across_history and p.good_ids:
         rows |= _loaded_for_another_date(conn, p, src, business_date)
     if not rows:
