@@ -85,11 +85,6 @@ def _np_mask(mask, n: int) -> np.ndarray:
     return np.unpackbits(bits, bitorder="little", count=mask.offset + n)[mask.offset:].view(bool)
 
 
-def _ints(strings: pa.Array, start: int, stop: int) -> np.ndarray:
-    """Digits at fixed positions as int64 (the caller has checked the shape)."""
-    return pc.cast(pc.utf8_slice_codeunits(strings, start, stop), pa.int64()).to_numpy(zero_copy_only=False)
-
-
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
@@ -115,7 +110,8 @@ def _valid_date(strings: pa.Array) -> pa.Array:
     """True where a string has the YYYY-MM-DD shape and is a real calendar date."""
     shaped = _np_mask(pc.match_substring_regex(strings, DATE_PATTERN), len(strings))
     safe = pc.if_else(pa.array(shaped), strings, "1970-01-01")
-    ok = shaped & _calendar_ok(_ints(safe, 0, 4), _ints(safe, 5, 7), _ints(safe, 8, 10))
+    digits = _FixedWidth(safe, head=10, tail=0)
+    ok = shaped & _calendar_ok(digits.number(0, 4), digits.number(5, 7), digits.number(8, 10))
     return pa.array(ok)
 
 
