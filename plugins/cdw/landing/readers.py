@@ -1,7 +1,7 @@
 """Read a checked file's records, apply the record rules, and split good from set-aside.
 
-Good records are written, in the raw table's column order, to a CSV file that
-the loader COPYs into PostgreSQL; set-aside records keep their line number,
+Good records are streamed, in the raw table's column order, into the loader's
+COPY (PostgreSQL's binary format, ``cdw.landing.pgcopy``); set-aside records keep their line number,
 original text and reasons. Memory stays bounded by the batch size.
 
 Records are numbered by *ordinal*: the position of a well-formed record among
@@ -18,20 +18,21 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from cdw.landing import contract
+from cdw.landing import contract, pgcopy
 from cdw.landing.files import FileFault, InspectedFile
 from cdw.landing.records import Context, check_batch
 
 BATCH_ROWS = 100_000
 # the Python pass must read every record the pyarrow reader accepted (its default is 128 KiB)
 csv.field_size_limit(1 << 30)
-CSV_BLOCK_BYTES = 16 << 20  # a record up to twice this long can be read
+CSV_BLOCK_BYTES = 12 << 20  # a record up to twice this long can be read
 CSV_BLOCKS_AHEAD = 2  # blocks read ahead of the checks (memory: this times the block)
 PACE_WAIT_SECONDS = 5
 
@@ -80,9 +81,9 @@ class ParsedFile:
 
 
 def read_file(inspected: InspectedFile, ctx: Context, sink: Callable[[memoryview], None], load_id: int) -> ParsedFile:
-    """Apply the record rules to every record; hand the good ones to ``sink`` as CSV text.
+    """Apply the record rules to every record; hand the good ones to ``sink`` as a binary COPY stream.
 
-    The CSV holds the raw table's columns: load_id, business_date, source_row, then the
+    The stream holds the raw table's columns: load_id, business_date, source_row, then the
     contract's columns. The good records' ids are kept with their ordinals (a few bytes
     a record) for the duplicate checks.
     """
@@ -91,6 +92,8 @@ def read_file(inspected: InspectedFile, ctx: Context, sink: Callable[[memoryview
     batches = (_csv_batches(inspected, parsed, ctx.business_date) if src.fmt == "csv"
                else _jsonl_batches(inspected, parsed))
     names = list(src.column_names)
+    business_day = (ctx.business_date - date(1970, 1, 1)).days
+    sink(memoryview(pgcopy.SIGNATURE))
     ordinal = 0
     for batch, pre_reasons in batches:
         n = len(batch[names[0]])
@@ -99,37 +102,26 @@ def read_file(inspected: InspectedFile, ctx: Context, sink: Callable[[memoryview
         bad[checked.bad_rows] = True
         for row, reasons in zip(checked.bad_rows, checked.bad_reasons, strict=True):
             parsed._pending[ordinal + row + 1] = reasons  # ordinals are 1-based
-        kept = checked.good.num_rows
-        ordinals = pa.array(np.flatnonzero(~bad) + ordinal + 1)
-        good = checked.good.add_column(0, "source_row", ordinals)
-        good = good.add_column(0, "business_date", pa.repeat(pa.scalar(ctx.business_date, pa.date32()), kept))
-        good = good.add_column(0, "load_id", pa.repeat(pa.scalar(load_id, pa.int64()), kept))
+        ordinals = np.flatnonzero(~bad) + ordinal + 1
+        kept = len(ordinals)
+        if kept:
+            rows = pgcopy.Rows(kept, 3 + len(src.columns))
+            rows.bigint(np.full(kept, load_id))
+            rows.date(np.full(kept, business_day))
+            rows.bigint(ordinals)
+            for col in src.columns:
+                rows.column(col, checked.good.column(col.name), checked.instants.get(col.name))
+            sink(rows.encode())
         parsed.good_ids.append(checked.good.column(src.id_column).combine_chunks())
-        parsed.good_ordinals.append(ordinals)
-        sink(_csv_bytes(good))
+        parsed.good_ordinals.append(pa.array(ordinals))
         parsed.rows_good += kept
         ordinal += n
     if parsed.rows_read != inspected.entry.rows:
         raise FileFault(ctx.business_date, inspected.entry.name, contract.FAULT_ROW_COUNT,
                         f"{parsed.rows_read} records, the manifest says {inspected.entry.rows}")
+    sink(memoryview(pgcopy.TRAILER))
     parsed._resolve()
     return parsed
-
-
-def _csv_bytes(table: pa.Table) -> memoryview:
-    """The rows as CSV for COPY. Unquoted when no value needs quotes: pyarrow otherwise
-    quotes every string, and PostgreSQL parses a quoted field more slowly."""
-    out = pa.BufferOutputStream()
-    try:
-        pacsv.write_csv(table, out, write_options=_UNQUOTED)
-    except pa.ArrowInvalid:  # a value holds a comma, quote or line break
-        out = pa.BufferOutputStream()
-        pacsv.write_csv(table, out, write_options=_QUOTED)
-    return memoryview(out.getvalue())  # no copy into a Python bytes
-
-
-_UNQUOTED = pacsv.WriteOptions(include_header=False, quoting_style="none")
-_QUOTED = pacsv.WriteOptions(include_header=False)
 
 
 # ---- CSV ---------------------------------------------------------------------------

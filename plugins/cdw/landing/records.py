@@ -36,6 +36,8 @@ class Checked:
     good: pa.Table
     bad_rows: list[int]  # positions in the batch
     bad_reasons: list[list[str]]
+    # timestamp column -> UTC microseconds since 1970 of the good rows (null where empty)
+    instants: dict[str, pa.Array] = field(default_factory=dict)
 
 
 @dataclass
@@ -239,9 +241,12 @@ def check_batch(src: SourceFile, batch: dict[str, pa.Array], ctx: Context,
         reasons = [x for x in reasons if not (x.startswith("missing_value:") and x[14:] in wrong_type)]
         bad_reasons.append(list(dict.fromkeys(reasons)))  # keep order, drop repeats
     good = pa.table({c.name: batch[c.name] for c in src.columns})
+    instants = {name: ts.utc for name, ts in timestamps.items()}
     if bad_rows:  # (a filter copies every column, even when it keeps them all)
-        good = good.filter(pa.array(~bad))
-    return Checked(good=good, bad_rows=bad_rows, bad_reasons=bad_reasons)
+        keep = pa.array(~bad)
+        good = good.filter(keep)
+        instants = {name: utc.filter(keep) for name, utc in instants.items()}
+    return Checked(good=good, bad_rows=bad_rows, bad_reasons=bad_reasons, instants=instants)
 
 
 def _check_column(col: Column, values: pa.Array, ctx: Context, r: _Reasons,
