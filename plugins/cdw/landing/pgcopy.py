@@ -44,8 +44,8 @@ class Rows:
 
     def column(self, col: Column, values: pa.Array, instants: pa.Array | None = None) -> None:
         """One column of the contract, as checked (strings); ``instants``: a timestamp's UTC microseconds."""
-        if isinstance(values, pa.ChunkedArray):
-            values = values.combine_chunks()
+        if isinstance(values, pa.ChunkedArray):  # (combine_chunks copies even a single chunk)
+            values = values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
         valid = _valid(values)
         if col.kind in ("text", "code"):
             self._text(values)

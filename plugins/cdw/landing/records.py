@@ -125,16 +125,14 @@ class _FixedWidth:
     """
 
     def __init__(self, strings: pa.Array, head: int, tail: int):
-        if isinstance(strings, pa.ChunkedArray):
-            strings = strings.combine_chunks()
-        width = 8 if pa.types.is_large_string(strings.type) else 4
-        buffers = strings.buffers()
-        offsets = np.frombuffer(buffers[1], dtype=np.int64 if width == 8 else np.int32, count=len(strings) + 1,
-                                offset=strings.offset * width).astype(np.int64)
-        data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
-        data = np.concatenate([data, np.zeros(max(head, tail), np.uint8)])  # reads past a short string stay inside
+        offsets, data = _string_buffers(strings)
         starts, ends = offsets[:-1], offsets[1:]
         self.lengths = ends - starts
+        rows = _as_matrix(offsets, data)
+        if rows is not None and rows.shape[1] >= max(head, tail):
+            self.head, self.tail = rows[:, :head], rows[:, rows.shape[1] - tail:]
+            return
+        data = np.concatenate([data, np.zeros(max(head, tail), np.uint8)])  # reads past a short string stay inside
         self.head = data[starts[:, None] + np.arange(head)]  # bytes: a row of characters per string
         self.tail = data[(ends - tail).clip(0)[:, None] + np.arange(tail)]
 
@@ -144,6 +142,49 @@ class _FixedWidth:
 
     def tail_number(self, start: int, stop: int) -> np.ndarray:
         return _digits(self.tail[:, start:stop])
+
+
+def _string_buffers(strings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets as int64, UTF-8 bytes) of a string array, without copying the bytes."""
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.chunk(0) if strings.num_chunks == 1 else strings.combine_chunks()
+    width = 8 if pa.types.is_large_string(strings.type) else 4
+    buffers = strings.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int64 if width == 8 else np.int32, count=len(strings) + 1,
+                            offset=strings.offset * width).astype(np.int64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    return offsets, data
+
+
+def _as_matrix(offsets: np.ndarray, data: np.ndarray) -> np.ndarray | None:
+    """The strings as a matrix of bytes (a view) when they all have the same length, else None."""
+    lengths = np.diff(offsets)
+    if len(lengths) == 0 or not (lengths == lengths[0]).all():
+        return None
+    return data[offsets[0]:offsets[-1]].reshape(len(lengths), int(lengths[0]))
+
+
+# YYYY-MM-DDThh:mm:ss+hh:mm, the form the source systems write: its shape can be checked by position
+_PLAIN_TS_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 23, 24]
+_PLAIN_TS_MARKS = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", 22: b":"}
+
+
+def _all_plain_timestamps(values: pa.Array) -> bool:
+    """True when every value has the plain form (no fraction, a numeric offset): no regex needed.
+
+    Other forms (a fraction, Z, nulls) are left to the regex; this only spares its cost
+    where the answer is certain.
+    """
+    if values.null_count:
+        return False
+    rows = _as_matrix(*_string_buffers(values))
+    if rows is None or rows.shape[1] != 25:
+        return False
+    digits = rows[:, _PLAIN_TS_DIGITS]
+    if not ((digits >= ord("0")) & (digits <= ord("9"))).all():
+        return False
+    marks = all((rows[:, at] == ord(mark)).all() for at, mark in _PLAIN_TS_MARKS.items())
+    return marks and bool(((rows[:, 19] == ord("+")) | (rows[:, 19] == ord("-"))).all())
 
 
 def _digits(characters: np.ndarray) -> np.ndarray:
@@ -161,8 +202,11 @@ class _Timestamps:
 
     def __init__(self, values: pa.Array):
         n = len(values)
-        shaped = _np_mask(pc.match_substring_regex(values, TS_PATTERN), n)
-        v = pc.if_else(pa.array(shaped), values, "1970-01-01T00:00:00Z")
+        if _all_plain_timestamps(values):
+            shaped = np.ones(n, dtype=bool)
+        else:
+            shaped = _np_mask(pc.match_substring_regex(values, TS_PATTERN), n)
+        v = values if shaped.all() else pc.if_else(pa.array(shaped), values, "1970-01-01T00:00:00Z")
         # YYYY-MM-DDThh:mm:ss[.f] at the start, +hh:mm (or Z) at the end
         digits = _FixedWidth(v, head=20, tail=6)
         y, mo, d = digits.number(0, 4), digits.number(5, 7), digits.number(8, 10)
@@ -255,7 +299,10 @@ def _check_column(col: Column, values: pa.Array, ctx: Context, r: _Reasons,
     rule = "bad_value"
     if col.kind == "text":
         limit = min(col.max_len or ctx.max_field_chars, ctx.max_field_chars)
-        ok = pc.less_equal(pc.utf8_length(values), limit)
+        # a value has no more characters than bytes: only the few longer in bytes are counted
+        ok = pc.less_equal(pc.binary_length(values), limit)
+        if not pc.all(ok).as_py():
+            ok = pc.less_equal(pc.utf8_length(values), limit)
     elif col.kind == "code":
         ok = pc.is_in(values, value_set=pa.array(sorted(col.codes)))
         rule = "unknown_code"
