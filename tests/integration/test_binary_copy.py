@@ -74,3 +74,16 @@ def test_a_value_of_the_wrong_width_is_refused_by_the_server(db):
             cp.write(pgcopy.SIGNATURE)
             cp.write(rows.encode())
             cp.write(pgcopy.TRAILER)
+
+
+@pytest.mark.parametrize("values", [["T001", "T002", "张1"], ["", ""], ["CNY"]], ids=["same-length", "empty", "one"])
+def test_text_of_one_length_is_laid_out_as_fixed_width_and_reads_back_the_same(db, values):
+    rows = pgcopy.Rows(len(values), 2)
+    rows.bigint(pa.array(range(len(values))).to_numpy())
+    rows.column(Column("v", "text"), pa.array(values, type=pa.string()))
+    db.execute("create table binary_copied (n bigint, v text)")
+    with db.cursor() as cur, cur.copy("copy binary_copied (n, v) from stdin (format binary)") as cp:
+        cp.write(pgcopy.SIGNATURE)
+        cp.write(rows.encode())
+        cp.write(pgcopy.TRAILER)
+    assert [r[0] for r in db.execute("select v from binary_copied order by n")] == values

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdw.landing.contract import Column
+from cdw.landing.records import same_length_matrix
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # flags 0, no header extension
 TRAILER = b"\xff\xff"
@@ -85,6 +86,10 @@ class Rows:
             self._part(pc.if_else(pa.array(valid), _binary(self._laid_out([length, block])), _NULL))
 
     def _text(self, values: pa.Array) -> None:
+        same_length = None if values.null_count else same_length_matrix(values)
+        if same_length is not None:  # ids, account numbers, currencies: as fixed-width as a number
+            self._fixed += [same_length.shape[1].to_bytes(4, "big"), same_length]
+            return
         raw = values.cast(pa.binary())
         lengths = pc.fill_null(pc.binary_length(raw), -1).to_numpy(zero_copy_only=False)
         self._fixed.append(_be(lengths.astype(np.int32), 4))

@@ -164,6 +164,11 @@ def _as_matrix(offsets: np.ndarray, data: np.ndarray) -> np.ndarray | None:
     return data[offsets[0]:offsets[-1]].reshape(len(lengths), int(lengths[0]))
 
 
+def same_length_matrix(strings: pa.Array) -> np.ndarray | None:
+    """The bytes of strings that all have the same length, as a matrix (a view); else None."""
+    return _as_matrix(*_string_buffers(strings))
+
+
 # YYYY-MM-DDThh:mm:ss+hh:mm, the form the source systems write: its shape can be checked by position
 _PLAIN_TS_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 23, 24]
 _PLAIN_TS_MARKS = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", 22: b":"}
@@ -177,7 +182,7 @@ def _all_plain_timestamps(values: pa.Array) -> bool:
     """
     if values.null_count:
         return False
-    rows = _as_matrix(*_string_buffers(values))
+    rows = same_length_matrix(values)
     if rows is None or rows.shape[1] != 25:
         return False
     digits = rows[:, _PLAIN_TS_DIGITS]
