@@ -206,12 +206,15 @@ def _decode_to_spool(path: Path, entry: FileEntry, spool: Path, max_decompressed
                      fault) -> tuple[int, bool]:
     """Decompress (bounded) and decode strictly into the UTF-8 spool: (newlines, whether a NUL occurs)."""
     decoder = codecs.getincrementaldecoder(entry.encoding)(errors="strict")
+    # UTF-8 content is its own spool: decoding only proves it valid, the bytes are written as
+    # they came (less a BOM) and searched as bytes, which is several times faster than as text
+    as_is = codecs.lookup(entry.encoding).name == "utf-8"
     total = 0
     lines = 0
     has_nul = False
     first = True
     try:
-        with _open_bytes(path, entry.compressed) as raw, spool.open("w", encoding="utf-8", newline="") as out:
+        with _open_bytes(path, entry.compressed) as raw, spool.open("wb") as out:
             while True:
                 try:
                     chunk = raw.read(CHUNK)
@@ -230,19 +233,27 @@ def _decode_to_spool(path: Path, entry: FileEntry, spool: Path, max_decompressed
                     offset = total - len(chunk) + exc.start
                     raise fault(contract.FAULT_UNDECODABLE,
                                 f"not valid {entry.encoding} at byte {offset} of the content") from None
+                if as_is:
+                    if first:
+                        chunk = chunk.removeprefix(codecs.BOM_UTF8)  # a BOM is allowed
+                        first = False
+                    lines += chunk.count(b"\n")
+                    has_nul = has_nul or b"\x00" in chunk
+                    out.write(chunk)
+                    continue
                 if first and text:
                     text = text.removeprefix("\ufeff")  # a BOM is allowed
                     first = False
                 lines += text.count("\n")
                 has_nul = has_nul or "\x00" in text
-                out.write(text)
+                out.write(text.encode("utf-8"))
             try:
                 tail = decoder.decode(b"", final=True)
             except UnicodeDecodeError:
                 raise fault(contract.FAULT_UNDECODABLE,
                             f"not valid {entry.encoding}: the content ends inside a character") from None
             has_nul = has_nul or "\x00" in tail
-            out.write(tail)
+            out.write(tail.encode("utf-8"))
     except FileFault:
         spool.unlink(missing_ok=True)
         raise
