@@ -359,3 +359,19 @@ def test_auditors_see_set_aside_records_with_personal_data_masked(tmp_path, db, 
     assert "8613800000001" not in audit["calls.jsonl"] and "8613800000001" in clear["calls.jsonl"]
     assert ",X," in audit["customers.csv"]  # what is wrong stays visible
     assert '"priority": 7' in audit["calls.jsonl"]
+
+
+def test_with_pipeline_role_none_the_load_acts_as_the_login_itself(tmp_path, db, monkeypatch):
+    """CDW_PIPELINE_ROLE=none: for a warehouse whose owner cannot create roles."""
+    with warehouse.connect(pipeline=True) as conn:
+        assert conn.execute("select current_user").fetchone() == ("cdw_loader",)
+    monkeypatch.setenv("CDW_PIPELINE_ROLE", "none")
+    with warehouse.connect(pipeline=True) as conn:
+        assert conn.execute("select current_user = session_user").fetchone() == (True,)
+    write_drop(tmp_path)
+    result = load_date(tmp_path, DAY)
+    assert statuses(db) == [(result.load_id, "LOADED")]
+    loaded = {f.file_name: f.rows_loaded for f in result.files}
+    assert db.execute("select count(*) from raw.transactions where load_id = %s",
+                      (result.load_id,)).fetchone() == (loaded["transactions.csv"],)
+    assert loaded["transactions.csv"] > 0
