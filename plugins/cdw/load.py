@@ -244,14 +244,15 @@ def _load_inspected(conn, files, inspections, load_id: int, manifest: Manifest, 
         with conn.cursor() as cur, cur.copy(copy, writer=_CopyWriter(cur)) as cp:
             p = read_file(inspected, ctx, cp.write, load_id)
             repeated = _repeated_in_file(p)  # while PostgreSQL finishes the COPY
+        if repeated is None:
+            repeated = _repeated_in_raw(conn, src, business_date)
         parsed.append(p)
         _set_aside_duplicates(conn, p, src, business_date, repeated)
         say(f"{business_date} {entry.name}: {p.rows_read} read, {p.rows_good} loaded,"
             f" {p.rows_set_aside} set aside")
         _check_threshold(business_date, [p], settings.quarantine_threshold)
         if src.is_snapshot:
-            snapshot_ids[src.entity] = (pa.concat_arrays(p.good_ids) if p.good_ids
-                                        else pa.array([], type=pa.string()))
+            snapshot_ids[src.entity] = p.good_ids.all_ids()
 
 
 def _snapshot_ids_in_force(conn, entity: str, business_date: date) -> pa.Array:
@@ -278,7 +279,7 @@ def _set_aside_duplicates(conn, p: ParsedFile, src: contract.SourceFile, busines
     """Set aside ids loaded twice: later occurrences in the file (``repeated``), and (ledger
     entries, calls) ids already loaded for another business date. The first good occurrence stays."""
     rows = set(repeated)
-    if src.id_unique_across_history and p.good_ids:
+    if src.id_unique_across_history and p.good_ids.count:
         rows |= _loaded_for_another_date(conn, p, src, business_date)
     if not rows:
         return
@@ -288,18 +289,20 @@ def _set_aside_duplicates(conn, p: ParsedFile, src: contract.SourceFile, busines
     p.rows_good -= len(rows)
 
 
-def _repeated_in_file(p: ParsedFile) -> set[int]:
-    """Ordinals of the good records whose id an earlier good record of the file has.
+def _repeated_in_file(p: ParsedFile) -> set[int] | None:
+    """Ordinals of the good records whose id an earlier good record of the file has
+    (None: not every id was kept, ask the raw table).
 
     Sorted in memory by (id, ordinal): a few bytes a record, faster and smaller than a hash
     of the ids, and no query whose plan depends on statistics the fresh rows lack.
     """
-    if not p.good_ids or _strictly_increasing(p.good_ids):
+    kept = p.good_ids
+    if kept.increasing:
         return set()
-    records = pa.table({"id": pa.chunked_array(p.good_ids, type=pa.string()),
-                        "ordinal": pa.chunked_array(p.good_ordinals, type=pa.int64())})
-    if records.num_rows < 2:
-        return set()
+    if not kept.complete:
+        return None
+    records = pa.table({"id": pa.chunked_array(kept.ids, type=pa.string()),
+                        "ordinal": pa.chunked_array(kept.ordinals, type=pa.int64())})
     ordered = records.take(pc.sort_indices(records, sort_keys=[("id", "ascending"), ("ordinal", "ascending")]))
     ids = ordered.column("id").combine_chunks()
     # a record whose id equals the one before it in this order repeats an earlier record
@@ -308,22 +311,14 @@ def _repeated_in_file(p: ParsedFile) -> set[int]:
     return set(ordered.column("ordinal").combine_chunks().take(pa.array(later)).to_pylist())
 
 
-def _strictly_increasing(ids: list[pa.Array]) -> bool:
-    """Whether each id sorts (byte order) after the one before it: then none repeats.
-
-    Core systems issue ids in increasing order, so the sort (and its copy of every id)
-    is seldom needed.
-    """
-    previous = None
-    for chunk in ids:
-        if len(chunk) == 0:
-            continue
-        if previous is not None and not pc.greater(chunk[0], previous).as_py():
-            return False
-        if len(chunk) > 1 and not pc.all(pc.greater(chunk.slice(1), chunk.slice(0, len(chunk) - 1))).as_py():
-            return False
-        previous = chunk[len(chunk) - 1]
-    return True
+def _repeated_in_raw(conn, src: contract.SourceFile, business_date: date) -> set[int]:
+    """The same as :func:`_repeated_in_file`, from the rows just copied (ids that turned out of order late)."""
+    query = sql.SQL(
+        "select source_row from (select source_row, row_number() over (partition by {id} order by source_row) n"
+        " from raw.{t} where business_date = %s) numbered where n > 1"
+    ).format(t=sql.Identifier(src.entity), id=sql.Identifier(src.id_column))
+    conn.execute("set local work_mem = '256MB'")
+    return {r[0] for r in conn.execute(query, (business_date,))}
 
 
 def _loaded_for_another_date(conn, p: ParsedFile, src: contract.SourceFile, business_date: date) -> set[int]:
@@ -334,10 +329,7 @@ def _loaded_for_another_date(conn, p: ParsedFile, src: contract.SourceFile, busi
     nothing however long the history. Ids in no order make it a scan of the dates they span.
     The day's range is recorded for the loads to come.
     """
-    ids = pa.chunked_array(p.good_ids, type=pa.string())
-    if len(ids) == 0:
-        return set()
-    low, high = (v.as_py() for v in pc.min_max(ids).values())
+    low, high = p.good_ids.lowest, p.good_ids.highest
     conn.execute("insert into raw.id_ranges (entity, business_date, lowest_id, highest_id)"
                  " values (%s, %s, %s, %s)", (src.entity, business_date, low, high))
     overlapping = [r[0] for r in conn.execute(

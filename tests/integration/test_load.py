@@ -314,6 +314,31 @@ def test_ids_in_no_order_are_checked_against_other_dates_exactly(tmp_path, db, m
     assert db.execute("select count(*) from raw.transactions where business_date = %s", (other,)).fetchone()[0] == 9
 
 
+@pytest.mark.parametrize("block_bytes", [None, 400], ids=["one-batch", "batches-of-two-records"])
+def test_an_id_repeated_after_the_ids_stopped_increasing_is_set_aside(tmp_path, db, monkeypatch, block_bytes):
+    """Ids increase for a while (only the last one is kept) and then repeat an early one: in one
+    batch the sort in memory finds it; in small batches the early ids are gone and the raw table
+    is asked. Both set aside exactly the repeat."""
+    import cdw.load
+    from cdw.landing import readers
+
+    asked_raw = []
+    in_raw = cdw.load._repeated_in_raw
+    monkeypatch.setattr(cdw.load, "_repeated_in_raw", lambda *a: asked_raw.append(a) or in_raw(*a))
+    if block_bytes:
+        monkeypatch.setattr(readers, "CSV_BLOCK_BYTES", block_bytes)
+    monkeypatch.setenv("CDW_QUARANTINE_THRESHOLD", "1")
+    records = valid_records()
+    ids = ["T01", "T02", "T03", "T04", "T05", "T06", "T07", "T02", "T09", "T10"]  # T02 again, 8th
+    for row, txn_id in zip(records["transactions"], ids, strict=True):
+        row["txn_id"] = txn_id
+    write_drop(tmp_path, records)
+    result = load_date(tmp_path, DAY)
+    assert quarantined(db, result.load_id) == [("transactions.csv", 9, ["duplicate_id:txn_id"])]
+    assert db.execute("select txn_id, count(*) from raw.transactions group by 1 having count(*) > 1").fetchall() == []
+    assert bool(asked_raw) == bool(block_bytes)
+
+
 def test_id_ranges_are_recorded_per_date_and_rebuilt_for_dates_loaded_before_them(tmp_path, db):
     write_drop(tmp_path)
     load_date(tmp_path, DAY)

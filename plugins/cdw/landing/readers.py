@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from cdw.landing import contract, pgcopy
@@ -45,6 +46,51 @@ class SetAside:
     reasons: list[str]
 
 
+class GoodIds:
+    """The good records' ids, as the duplicate checks need them.
+
+    While the ids increase, as core systems issue them, none can repeat: only the lowest
+    and the highest are kept, so a load's memory does not grow with the file. From the
+    first id out of order on, ids are kept with their ordinals; if earlier ones were not
+    kept (``complete`` False), the file's repeats are looked for in the raw table instead.
+    A snapshot keeps every id (``keep_all``): they are the references of the files after it.
+    """
+
+    def __init__(self, keep_all: bool):
+        self.keep_all = keep_all
+        self.increasing = True
+        self.complete = True  # ``ids`` hold every good record's id
+        self.count = 0
+        self.lowest: str | None = None
+        self.highest: str | None = None
+        self.ids: list[pa.Array] = []
+        self.ordinals: list[pa.Array] = []
+
+    def add(self, ids: pa.Array, ordinals: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        if self.increasing and not _increasing(ids, after=self.highest):
+            self.increasing = False
+            self.complete = self.keep_all or self.count == 0
+        low, high = (v.as_py() for v in pc.min_max(ids).values())
+        self.lowest = low if self.lowest is None else min(self.lowest, low)
+        self.highest = high if self.highest is None else max(self.highest, high)
+        self.count += len(ids)
+        if self.keep_all or not self.increasing:
+            self.ids.append(ids)
+            self.ordinals.append(pa.array(ordinals, type=pa.int64()))
+
+    def all_ids(self) -> pa.Array:
+        return pa.concat_arrays(self.ids) if self.ids else pa.array([], type=pa.string())
+
+
+def _increasing(ids: pa.Array, after: str | None) -> bool:
+    """Each id sorts (byte order, as Python compares str) after the one before it, the first after ``after``."""
+    if after is not None and not ids[0].as_py() > after:
+        return False
+    return len(ids) < 2 or pc.all(pc.greater(ids.slice(1), ids.slice(0, len(ids) - 1))).as_py()
+
+
 @dataclass
 class ParsedFile:
     """A file after the record rules: counts, the good-rows CSV, and what was set aside."""
@@ -57,9 +103,8 @@ class ParsedFile:
     _pending: dict[int, list[str]] = field(default_factory=dict)
     _valid_lines: list[int] | None = None  # JSONL: line of each ordinal
     header: list[str] | None = None  # CSV: column names in the file's order
-    # the good records' ids and ordinals, for the duplicate checks and a snapshot's references
-    good_ids: list[pa.Array] = field(default_factory=list)
-    good_ordinals: list[pa.Array] = field(default_factory=list)
+    # the good records' ids, for the duplicate checks and a snapshot's references
+    good_ids: GoodIds = field(default_factory=lambda: GoodIds(keep_all=True))
 
     @property
     def rows_set_aside(self) -> int:
@@ -89,7 +134,7 @@ def read_file(inspected: InspectedFile, ctx: Context, sink: Callable[[memoryview
     a record) for the duplicate checks.
     """
     src = inspected.entry.source
-    parsed = ParsedFile(inspected)
+    parsed = ParsedFile(inspected, good_ids=GoodIds(keep_all=src.is_snapshot))
     batches = (_csv_batches(inspected, parsed, ctx.business_date) if src.fmt == "csv"
                else _jsonl_batches(inspected, parsed))
     names = list(src.column_names)
@@ -122,8 +167,8 @@ def read_file(inspected: InspectedFile, ctx: Context, sink: Callable[[memoryview
                 if encoding is not None:
                     encoding.result()
                 encoding = encoder.submit(encode, checked, ordinals)
-            parsed.good_ids.append(checked.good.column(src.id_column).combine_chunks())
-            parsed.good_ordinals.append(pa.array(ordinals))
+            ids = checked.good.column(src.id_column)
+            parsed.good_ids.add(ids.chunk(0) if ids.num_chunks == 1 else ids.combine_chunks(), ordinals)
             parsed.rows_good += len(ordinals)
             ordinal += n
         if encoding is not None:
