@@ -205,7 +205,7 @@ def _load_files(conn, drop: Path, manifest: Manifest, load_id: int, work: Path, 
                 say) -> None:
     """Check each file and stream its good records into COPY, in reference order.
 
-    Checking and COPY overlap (PostgreSQL parses one batch while the next is checked);
+    Checking and COPY overlap (PostgreSQL stores one batch while the next is checked);
     a fault anywhere aborts the COPY and the transaction, so nothing becomes visible.
     """
     settings = get_settings()

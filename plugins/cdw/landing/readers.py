@@ -93,7 +93,7 @@ def _increasing(ids: pa.Array, after: str | None) -> bool:
 
 @dataclass
 class ParsedFile:
-    """A file after the record rules: counts, the good-rows CSV, and what was set aside."""
+    """A file after the record rules: counts, the good records' ids, and what was set aside."""
 
     inspected: InspectedFile
     rows_read: int = 0
