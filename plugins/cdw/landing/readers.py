@@ -1,8 +1,8 @@
 """Read a checked file's records, apply the record rules, and split good from set-aside.
 
-Good records are streamed, in the raw table's column order, into the loader's
-COPY (PostgreSQL's binary format, ``cdw.landing.pgcopy``); set-aside records keep their line number,
-original text and reasons. Memory stays bounded by the batch size.
+Good records are streamed, in the raw table's column order, into the loader's COPY
+(PostgreSQL's binary format, ``cdw.landing.pgcopy``); set-aside records keep their line
+number, original text and reasons. Memory stays bounded by the batch size.
 
 Records are numbered by *ordinal*: the position of a well-formed record among
 the file's well-formed records (the raw tables keep it as ``source_row``).
@@ -130,8 +130,8 @@ def read_file(inspected: InspectedFile, ctx: Context, sink: Callable[[memoryview
     """Apply the record rules to every record; hand the good ones to ``sink`` as a binary COPY stream.
 
     The stream holds the raw table's columns: load_id, business_date, source_row, then the
-    contract's columns. The good records' ids are kept with their ordinals (a few bytes
-    a record) for the duplicate checks.
+    contract's columns. The good records' ids are kept as the duplicate checks need them
+    (:class:`GoodIds`).
     """
     src = inspected.entry.source
     parsed = ParsedFile(inspected, good_ids=GoodIds(keep_all=src.is_snapshot))
