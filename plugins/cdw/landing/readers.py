@@ -17,7 +17,6 @@ import io
 import json
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,7 +28,7 @@ import pyarrow.csv as pacsv
 
 from cdw.landing import contract, pgcopy
 from cdw.landing.files import FileFault, InspectedFile
-from cdw.landing.records import Checked, Context, check_batch
+from cdw.landing.records import Context, check_batch
 
 BATCH_ROWS = 100_000
 # the Python pass must read every record the pyarrow reader accepted (its default is 128 KiB)
@@ -140,39 +139,29 @@ def read_file(inspected: InspectedFile, ctx: Context, sink: Callable[[memoryview
     names = list(src.column_names)
     business_day = (ctx.business_date - date(1970, 1, 1)).days
 
-    def encode(checked: Checked, ordinals: np.ndarray) -> None:
-        rows = pgcopy.Rows(len(ordinals), 3 + len(src.columns))
-        rows.bigint(np.full(len(ordinals), load_id))
-        rows.date(np.full(len(ordinals), business_day))
-        rows.bigint(ordinals)
-        for col in src.columns:
-            rows.column(col, checked.good.column(col.name), checked.instants.get(col.name))
-        sink(rows.encode())
-
     sink(memoryview(pgcopy.SIGNATURE))
     ordinal = 0
-    # a batch is encoded for the COPY in a thread while the next one is checked (both are mostly
-    # pyarrow and numpy, which run without the GIL); one batch at most waits, in file order
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoder:
-        encoding = None
-        for batch, pre_reasons in batches:
-            n = len(batch[names[0]])
-            checked = check_batch(src, batch, ctx, pre_reasons)
-            bad = np.zeros(n, dtype=bool)
-            bad[checked.bad_rows] = True
-            for row, reasons in zip(checked.bad_rows, checked.bad_reasons, strict=True):
-                parsed._pending[ordinal + row + 1] = reasons  # ordinals are 1-based
-            ordinals = np.flatnonzero(~bad) + ordinal + 1
-            if len(ordinals):
-                if encoding is not None:
-                    encoding.result()
-                encoding = encoder.submit(encode, checked, ordinals)
-            ids = checked.good.column(src.id_column)
-            parsed.good_ids.add(ids.chunk(0) if ids.num_chunks == 1 else ids.combine_chunks(), ordinals)
-            parsed.rows_good += len(ordinals)
-            ordinal += n
-        if encoding is not None:
-            encoding.result()
+    for batch, pre_reasons in batches:
+        n = len(batch[names[0]])
+        checked = check_batch(src, batch, ctx, pre_reasons)
+        bad = np.zeros(n, dtype=bool)
+        bad[checked.bad_rows] = True
+        for row, reasons in zip(checked.bad_rows, checked.bad_reasons, strict=True):
+            parsed._pending[ordinal + row + 1] = reasons  # ordinals are 1-based
+        ordinals = np.flatnonzero(~bad) + ordinal + 1
+        kept = len(ordinals)
+        if kept:
+            rows = pgcopy.Rows(kept, 3 + len(src.columns))
+            rows.bigint(np.full(kept, load_id))
+            rows.date(np.full(kept, business_day))
+            rows.bigint(ordinals)
+            for col in src.columns:
+                rows.column(col, checked.good.column(col.name), checked.instants.get(col.name))
+            sink(rows.encode())
+        ids = checked.good.column(src.id_column)
+        parsed.good_ids.add(ids.chunk(0) if ids.num_chunks == 1 else ids.combine_chunks(), ordinals)
+        parsed.rows_good += kept
+        ordinal += n
     if parsed.rows_read != inspected.entry.rows:
         raise FileFault(ctx.business_date, inspected.entry.name, contract.FAULT_ROW_COUNT,
                         f"{parsed.rows_read} records, the manifest says {inspected.entry.rows}")
