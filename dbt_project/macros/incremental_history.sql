@@ -171,3 +171,11 @@
     insert into {{ seen }} (input_date, input_rows, fingerprint)
     select input_date, input_rows, fingerprint from {{ this.identifier }}__{{ name }}_now
 {%- endmacro %}
+
+{#
+    The date_key (YYYYMMDD) of a date, 0 for -infinity: a filter on a fact's date_key from a
+    rebuild date, which the fact's date_key index can serve.
+#}
+{% macro date_key_floor(date_expr) -%}
+    coalesce({{ date_key("nullif(" ~ date_expr ~ ", date '-infinity')") }}, 0)
+{%- endmacro %}

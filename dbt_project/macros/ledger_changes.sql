@@ -149,7 +149,7 @@
 {% macro rebuilt_ledger_days_filter(transactions, rebuilt_accounts) -%}
     {%- if is_incremental() -%}
     where {{ transactions }}.date_key >= (
-        select coalesce({{ date_key("nullif(min(wanted.rebuild_from), date '-infinity')") }}, 0)
+        select {{ date_key_floor('min(wanted.rebuild_from)') }}
         from {{ rebuilt_accounts }} as wanted
     )
     {%- endif -%}

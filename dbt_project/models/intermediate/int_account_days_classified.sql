@@ -17,6 +17,7 @@
         ) }}",
         post_hook=[
             "create index if not exists int_account_days_classified__snapshot_date on {{ this }} (snapshot_date)",
+            "create index if not exists int_account_days_classified__account_date on {{ this }} (account_id, snapshot_date)",
             "{{ finish_rebuild(save_input_fingerprints('snapshots') ~ ';' ~ save_input_fingerprints('coverage')) }}",
         ],
     )
