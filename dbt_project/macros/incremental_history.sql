@@ -173,9 +173,10 @@
 {%- endmacro %}
 
 {#
-    The date_key (YYYYMMDD) of a date, 0 for -infinity: a filter on a fact's date_key from a
-    rebuild date, which the fact's date_key index can serve.
+    The date_key (YYYYMMDD) of a date, 0 for -infinity, NULL for NULL (nothing to rebuild): a
+    filter on a fact's date_key from a rebuild date, which the fact's date_key index can serve.
 #}
 {% macro date_key_floor(date_expr) -%}
-    coalesce({{ date_key("nullif(" ~ date_expr ~ ", date '-infinity')") }}, 0)
+    (select case when floor_date = date '-infinity' then 0 else {{ date_key('floor_date') }} end
+    from (select {{ date_expr }} as floor_date) as floor_dates)
 {%- endmacro %}
