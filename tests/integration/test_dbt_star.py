@@ -669,6 +669,8 @@ def history_drops() -> dict[str, dict]:
                 wrap_up_seconds=15,
             ),
         ]
+        if day == d4:  # A4's only entry: reactivated on D5 after dormant D2 (and no snapshot row on D3, below)
+            txns.append(rf.txn("T3A40", "A4", f"{day}T15:00:00+08:00", "5.00", direction="CREDIT"))
         drops[day] = dict(
             transactions=txns,
             calls=calls,
@@ -757,7 +759,14 @@ def test_history_is_the_same_in_any_load_order(db, dbt):
         if name == "forward":
             rf.deliver(db, d3, load_id=DAYS.index(d3) + 1, **final_drops[d3])
             dbt(BUILD_NO_TESTS, business_date=d3, **HISTORY_VARS)
-            dbt(BUILD_NO_TESTS, business_date=DAYS[-1], **HISTORY_VARS)  # a retry: nothing changed
+            # D5's snapshot re-delivered changed, then as before: rebuilt from D5, whose previous
+            # snapshot (D3) lacks A4, so A4's previous state is its own D2 row
+            d5 = DAYS[4]
+            changed = [{**a, "status": "ACTIVE"} if a["account_id"] == "A1" else a for a in final_drops[d5]["accounts"]]
+            for accounts in (changed, final_drops[d5]["accounts"]):
+                rf.deliver(db, d5, load_id=DAYS.index(d5) + 1, accounts=accounts)
+                dbt(BUILD_NO_TESTS, business_date=d5, **HISTORY_VARS)
+            dbt(BUILD_NO_TESTS, business_date=d5, **HISTORY_VARS)  # a retry: nothing changed
         results[name] = published_contents(db)
 
     reset(db)
@@ -769,6 +778,8 @@ def test_history_is_the_same_in_any_load_order(db, dbt):
     assert results["backfill"]["staging.int_account_days_classified"], "nothing classified"
     assert any(row[-3] for row in results["backfill"]["staging.int_account_days_classified"]), "nothing dormant"
     assert results["backfill"]["analytics.unusual_account_activity"], "no unusual activity"
+    # customer_activity_daily: (calendar_date, ..., accounts_reactivated last): A4 on D5
+    assert [r[-1] for r in results["backfill"]["analytics.customer_activity_daily"]][-1] >= 1
     for table in [*SNAPSHOT_TABLES, *HISTORY_TABLES]:
         assert results["forward"][table] == results["backfill"][table], f"{table}: forward != backfill"
         assert results["reverse"][table] == results["backfill"][table], f"{table}: reverse != backfill"
@@ -809,7 +820,7 @@ def test_history_is_the_same_in_any_load_order(db, dbt):
         (d5, "C1", "MASS", "Shanghai"),
         (d5, "C2", "MASS", "Shenzhen"),
     ]
-    assert rows(db, "select count(*) from analytics.fct_transactions") == [(38,)]  # T2A11 re-delivered away
+    assert rows(db, "select count(*) from analytics.fct_transactions") == [(39,)]  # T3A40 more, T2A11 re-delivered away
     assert rows(db, "select count(*) from analytics.fct_calls where customer_key = -1") == [(2,)]  # K0c, K1c
 
 

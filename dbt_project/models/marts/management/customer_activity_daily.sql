@@ -19,8 +19,7 @@
     Incremental (macros/incremental_history.sql): a date's row depends on that date's
     classified accounts and each account's previous snapshot; a daily run rebuilds the dates
     from the one int_account_days_classified rebuilt from, each account's last earlier
-    snapshot read through the index on (account_id, snapshot_date). Without a business
-    date: every date.
+    snapshot read from the kept rows. Without a business date: every date.
 #}
 with
 
@@ -32,44 +31,86 @@ classified as (
 
 account_days as (
 
-    select * from classified
+    select
+        account_id,
+        snapshot_date,
+        customer_id,
+        is_open,
+        is_dormant,
+        is_effective
+    from classified
     where snapshot_date >= {{ rebuild_from() }}
 
 ),
 
-ordered as (
+previous_snapshot as (
 
-    select
-        *,
-        lag(is_dormant) over by_account as lag_is_dormant,
-        lag(is_open) over by_account as lag_is_open,
-        row_number() over by_account as snapshot_number
+    select max(snapshot_date) as snapshot_date
+    from classified
+    where snapshot_date < {{ rebuild_from() }}
+
+),
+
+absent_before as (
+
+    {# rebuilt accounts without a row on the last earlier snapshot date #}
+    select account_days.account_id
     from account_days
-    window by_account as (partition by account_id order by snapshot_date)
+    except
+    select classified.account_id
+    from classified
+    inner join previous_snapshot on classified.snapshot_date = previous_snapshot.snapshot_date
+
+),
+
+own_last_rows as (
+
+    select distinct on (classified.account_id)
+        classified.account_id,
+        classified.snapshot_date,
+        classified.customer_id,
+        classified.is_open,
+        classified.is_dormant,
+        classified.is_effective
+    from classified
+    inner join previous_snapshot on classified.snapshot_date < previous_snapshot.snapshot_date
+    inner join absent_before on classified.account_id = absent_before.account_id
+    order by classified.account_id asc, classified.snapshot_date desc
+
+),
+
+previous_rows as (
+
+    {# the kept state each rebuilt account had before the rebuilt dates (none on a full build):
+       its row on the last earlier snapshot date, or its own last earlier row when absent there #}
+    select
+        classified.account_id,
+        classified.snapshot_date,
+        classified.customer_id,
+        classified.is_open,
+        classified.is_dormant,
+        classified.is_effective
+    from classified
+    inner join previous_snapshot on classified.snapshot_date = previous_snapshot.snapshot_date
+
+    union all
+
+    select * from own_last_rows
 
 ),
 
 lagged as (
 
-    {# an account's first rebuilt snapshot takes its previous state from the kept rows #}
     select
-        ordered.*,
-        case when ordered.snapshot_number = 1 then earlier.is_dormant else ordered.lag_is_dormant end
-            as previous_is_dormant,
-        case when ordered.snapshot_number = 1 then earlier.is_open else ordered.lag_is_open end as previous_is_open
-    from ordered
-    left join lateral (
-        select
-            previous.is_dormant,
-            previous.is_open
-        from classified as previous
-        where
-            ordered.snapshot_number = 1
-            and previous.account_id = ordered.account_id
-            and previous.snapshot_date < ordered.snapshot_date
-        order by previous.snapshot_date desc
-        limit 1
-    ) as earlier on true
+        *,
+        lag(is_dormant) over by_account as previous_is_dormant,
+        lag(is_open) over by_account as previous_is_open
+    from (
+        select * from account_days
+        union all
+        select * from previous_rows
+    ) as with_previous
+    window by_account as (partition by account_id order by snapshot_date)
 
 ),
 
@@ -92,6 +133,7 @@ final as (
         ) as accounts_reactivated
 
     from lagged
+    where snapshot_date >= {{ rebuild_from() }}
     group by snapshot_date
 
 )
