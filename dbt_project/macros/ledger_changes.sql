@@ -10,23 +10,30 @@
     disappeared or differs is a change of that account from that day.
 #}
 {% macro ledger_days_sql() -%}
+    {#- aggregated before the join: joined first, the planner sorted the whole ledger by account -#}
     select
-        transactions.account_id,
-        transactions.calendar_date,
-        count(*) as entries,
-        sum(hashtextextended(concat_ws(
-            '|', transactions.txn_id, transactions.txn_ts, transactions.balance_after, transactions.amount,
-            transactions.signed_amount, transactions.direction, transactions.currency, transactions.customer_id,
-            transactions.channel_key, transactions.txn_type
-        ), 0)) as fingerprint,
+        ledger_days.account_id,
+        ledger_days.calendar_date,
+        ledger_days.entries,
+        ledger_days.fingerprint,
         accounts.customer_id,
         accounts.product,
         accounts.currency
-    from {{ ref('fct_transactions') }} as transactions
+    from (
+        select
+            account_id,
+            calendar_date,
+            count(*) as entries,
+            sum(hashtextextended(concat_ws(
+                '|', txn_id, txn_ts, balance_after, amount, signed_amount, direction, currency, customer_id,
+                channel_key, txn_type
+            ), 0)) as fingerprint
+        from {{ ref('fct_transactions') }}
+        where account_key <> {{ unknown_key() }}
+        group by account_id, calendar_date
+    ) as ledger_days
     inner join {{ ref('dim_account') }} as accounts
-        on transactions.account_id = accounts.account_id and accounts.account_key <> {{ unknown_key() }}
-    where transactions.account_key <> {{ unknown_key() }}
-    group by transactions.account_id, transactions.calendar_date, accounts.customer_id, accounts.product, accounts.currency
+        on ledger_days.account_id = accounts.account_id and accounts.account_key <> {{ unknown_key() }}
 {%- endmacro %}
 
 {% macro ledger_last_date_sql() -%}
