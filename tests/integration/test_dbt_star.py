@@ -602,14 +602,16 @@ def history_drops() -> dict[str, dict]:
         d3: [c1(segment="AFFLUENT"), c2(city="Shenzhen"), c3(join_date="2026-03-04")],
         d5: [c1(segment="MASS"), c2(city="Shenzhen", kyc_status="EXPIRED"), c3(join_date="2026-03-03")],
     }
+    a4 = rf.account("A4", "C2", product="SAVINGS", open_date="2020-01-01")  # never used: dormant by coverage
     accounts = {
-        d1: [rf.account("A1", "C1"), rf.account("A2", "C2", currency="USD")],
-        d2: [rf.account("A1", "C1"), rf.account("A2", "C2", currency="USD")],
-        d3: [rf.account("A1", "C1"), rf.account("A2", "C2", currency="USD"), rf.account("A3", "C3")],
+        d1: [rf.account("A1", "C1"), rf.account("A2", "C2", currency="USD"), a4],
+        d2: [rf.account("A1", "C1"), rf.account("A2", "C2", currency="USD"), a4],
+        d3: [rf.account("A1", "C1"), rf.account("A2", "C2", currency="USD"), rf.account("A3", "C3"), a4],
         d5: [
             rf.account("A1", "C1", status="DORMANT"),
             rf.account("A2", "C2", currency="USD"),
             rf.account("A3", "C3"),
+            a4,
         ],
     }
     agents = {
@@ -667,6 +669,8 @@ def history_drops() -> dict[str, dict]:
                 wrap_up_seconds=15,
             ),
         ]
+        if day == d4:  # A4's only entry: reactivated on D5 after dormant D2 (and no snapshot row on D3, below)
+            txns.append(rf.txn("T3A40", "A4", f"{day}T15:00:00+08:00", "5.00", direction="CREDIT"))
         drops[day] = dict(
             transactions=txns,
             calls=calls,
@@ -688,15 +692,39 @@ SNAPSHOT_TABLES = {
     "call_center_daily": "calendar_date, service",
     "channel_mix_daily": "calendar_date, channel_code, currency",
 }
+# The models incremental by date over history (dbt_project/macros/incremental_history.sql):
+# their whole contents must not depend on the load order either.
+HISTORY_TABLES = {
+    "staging.int_account_balances_daily": "account_id, balance_date",
+    "staging.int_account_days_classified": "account_id, snapshot_date",
+    "staging.int_customer_balances_daily": "customer_id, balance_date",
+    "analytics.customer_activity_daily": "calendar_date",
+    "analytics.balance_concentration_daily": "calendar_date",
+    "analytics.unusual_account_activity": "account_id, calendar_date",
+}
+# Windows small enough for five days to reach them (dormancy, unusual activity's history):
+# out-of-order dates then change later dates' rows.
+HISTORY_VARS = {
+    "dormancy_days": 2,
+    "unusual_history_days": 3,
+    "unusual_min_history_days": 2,
+    "unusual_sigma_k": 1,
+    "unusual_entry_count_limit": 2,
+}
 
 
 def published_contents(conn) -> dict[str, list[tuple]]:
-    return {
+    contents = {
         table: rows(
             conn, sql.SQL("select * from analytics.{} order by " + order).format(sql.Identifier(table))
         )  # noqa: S608 (constant order)
         for table, order in SNAPSHOT_TABLES.items()
     }
+    for table, order in HISTORY_TABLES.items():
+        contents[table] = rows(
+            conn, sql.SQL("select * from {} order by " + order).format(sql.Identifier(*table.split(".")))
+        )  # noqa: S608 (constant order)
+    return contents
 
 
 def reset(conn) -> None:
@@ -709,23 +737,50 @@ def reset(conn) -> None:
 @pytest.mark.single_server
 def test_history_is_the_same_in_any_load_order(db, dbt):
     drops = history_drops()
+    # D3 is re-delivered after D5 in the forward order: an entry gone, another amount changed,
+    # A4's snapshot row gone (back on D5). The other orders load that final D3 directly. The
+    # daily run of the re-delivered D3 has to rebuild D3 and every later date depending on it.
+    d3 = DAYS[2]
+    final_drops = {**drops, d3: dict(drops[d3])}
+    final_drops[d3]["transactions"] = [
+        {**t, "amount": "99.25"} if t["txn_id"] == "T2A20" else t
+        for t in drops[d3]["transactions"]
+        if t["txn_id"] != "T2A11"
+    ]
+    final_drops[d3]["accounts"] = [a for a in drops[d3]["accounts"] if a["account_id"] != "A4"]
     results = {}
     for name, order in {"forward": DAYS, "reverse": DAYS[::-1]}.items():
         reset(db)
         for n, day in enumerate(order):
-            rf.deliver(db, day, load_id=DAYS.index(day) + 1, **drops[day])
+            rf.deliver(db, day, load_id=DAYS.index(day) + 1, **(drops if name == "forward" else final_drops)[day])
             # the dbt tests run on the last step of the harder (reverse) order; the backfill runs them too
             last = name == "reverse" and n == len(order) - 1
-            dbt(["build"] if last else BUILD_NO_TESTS, business_date=day)
+            dbt(["build"] if last else BUILD_NO_TESTS, business_date=day, **HISTORY_VARS)
+        if name == "forward":
+            rf.deliver(db, d3, load_id=DAYS.index(d3) + 1, **final_drops[d3])
+            dbt(BUILD_NO_TESTS, business_date=d3, **HISTORY_VARS)
+            # D5's snapshot re-delivered changed, then as before: rebuilt from D5, whose previous
+            # snapshot (D3) lacks A4, so A4's previous state is its own D2 row
+            d5 = DAYS[4]
+            changed = [{**a, "status": "ACTIVE"} if a["account_id"] == "A1" else a for a in final_drops[d5]["accounts"]]
+            for accounts in (changed, final_drops[d5]["accounts"]):
+                rf.deliver(db, d5, load_id=DAYS.index(d5) + 1, accounts=accounts)
+                dbt(BUILD_NO_TESTS, business_date=d5, **HISTORY_VARS)
+            dbt(BUILD_NO_TESTS, business_date=d5, **HISTORY_VARS)  # a retry: nothing changed
         results[name] = published_contents(db)
 
     reset(db)
     for day in DAYS:
-        rf.deliver(db, day, load_id=DAYS.index(day) + 1, **drops[day])
-    dbt(["build"])  # backfill: no business_date var, every date at once
+        rf.deliver(db, day, load_id=DAYS.index(day) + 1, **final_drops[day])
+    dbt(["build"], **HISTORY_VARS)  # backfill: no business_date var, every date at once
     results["backfill"] = published_contents(db)
 
-    for table in SNAPSHOT_TABLES:
+    assert results["backfill"]["staging.int_account_days_classified"], "nothing classified"
+    assert any(row[-3] for row in results["backfill"]["staging.int_account_days_classified"]), "nothing dormant"
+    assert results["backfill"]["analytics.unusual_account_activity"], "no unusual activity"
+    # customer_activity_daily: (calendar_date, ..., accounts_reactivated last): A4 on D5
+    assert [r[-1] for r in results["backfill"]["analytics.customer_activity_daily"]][-1] >= 1
+    for table in [*SNAPSHOT_TABLES, *HISTORY_TABLES]:
         assert results["forward"][table] == results["backfill"][table], f"{table}: forward != backfill"
         assert results["reverse"][table] == results["backfill"][table], f"{table}: reverse != backfill"
 
@@ -765,7 +820,7 @@ def test_history_is_the_same_in_any_load_order(db, dbt):
         (d5, "C1", "MASS", "Shanghai"),
         (d5, "C2", "MASS", "Shenzhen"),
     ]
-    assert rows(db, "select count(*) from analytics.fct_transactions") == [(39,)]
+    assert rows(db, "select count(*) from analytics.fct_transactions") == [(39,)]  # T3A40 more, T2A11 re-delivered away
     assert rows(db, "select count(*) from analytics.fct_calls where customer_key = -1") == [(2,)]  # K0c, K1c
 
 

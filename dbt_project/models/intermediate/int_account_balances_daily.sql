@@ -1,3 +1,21 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ plan_rebuild('balance_date', extra=ledger_changes_sql(), delete=false,
+                changed_from=['(select global_from from ' ~ this.identifier ~ '__bounds)',
+                              '(select min(rebuild_from) from ' ~ this.identifier ~ '__accounts_plan)']) }}",
+            "{{ delete_rebuilt_balances() }}",
+        ],
+        post_hook=[
+            "create index if not exists int_account_balances_daily__account_date on {{ this }} (account_id, balance_date)",
+            "create index if not exists int_account_balances_daily__balance_date on {{ this }} (balance_date)",
+            "{{ finish_rebuild(save_ledger_seen()) }}",
+        ],
+    )
+}}
 {#
     End-of-day balance of every account on every date from its first ledger entry in the
     data to the latest business date. A day's balance is the balance_after of the account's
@@ -8,6 +26,12 @@
     Cost: one row per account per day since its first entry, generated from one row per
     account-day with entries (each spans to the day before its next entry), never by
     scanning accounts x calendar.
+
+    Incremental (macros/incremental_history.sql, macros/ledger_changes.sql): a daily run
+    rebuilds each account from the first day its ledger view (entries, owner, product,
+    currency) changed, and every account from the day after the latest business date when
+    that moved; an account's rows before that date are kept, and its balance on the day
+    before is where the rebuilt days start from. Without a business date: every row.
 #}
 with
 
@@ -31,14 +55,77 @@ bounds as (
 
 ),
 
+{% if is_incremental() %}
+rebuilt_accounts as (
+
+    {# every account from the bounds' global_from, changed accounts from their own date #}
+    select
+        account_id,
+        min(rebuild_from) as rebuild_from
+    from (
+        select
+            accounts.account_id,
+            plan_bounds.global_from as rebuild_from
+        from accounts
+        cross join {{ this.identifier }}__bounds as plan_bounds
+        where plan_bounds.global_from is not null
+        union all
+        select
+            accounts_plan.account_id,
+            accounts_plan.rebuild_from
+        from {{ this.identifier }}__accounts_plan as accounts_plan
+    ) as wanted
+    group by account_id
+
+),
+
+kept_end_of_day as (
+
+    {# the kept balance on the day before an account's rebuilt days: where they start from #}
+    select
+        kept.account_id,
+        kept.last_entry_date as calendar_date,
+        kept.balance as balance_after
+    from {{ this }} as kept
+    inner join rebuilt_accounts
+        on kept.account_id = rebuilt_accounts.account_id
+            and kept.balance_date = rebuilt_accounts.rebuild_from - 1
+
+),
+{% else %}
+rebuilt_accounts as (
+
+    select
+        account_id,
+        date '-infinity' as rebuild_from
+    from accounts
+
+),
+{% endif %}
+
+rebuilt_end_of_day as (
+
+    select distinct on (transactions.account_id, transactions.calendar_date)
+        transactions.account_id,
+        transactions.calendar_date,
+        transactions.balance_after
+    from transactions
+    inner join rebuilt_accounts
+        on transactions.account_id = rebuilt_accounts.account_id
+            and transactions.calendar_date >= rebuilt_accounts.rebuild_from
+    {{ rebuilt_ledger_days_filter('transactions', 'rebuilt_accounts') }}
+    order by
+        transactions.account_id asc, transactions.calendar_date asc, transactions.txn_ts desc, transactions.txn_id desc
+
+),
+
 end_of_day as (
 
-    select distinct on (account_id, calendar_date)
-        account_id,
-        calendar_date,
-        balance_after
-    from transactions
-    order by account_id asc, calendar_date asc, txn_ts desc, txn_id desc
+    select * from rebuilt_end_of_day
+    {%- if is_incremental() %}
+    union all
+    select * from kept_end_of_day
+    {%- endif %}
 
 ),
 
@@ -48,6 +135,7 @@ spans as (
         end_of_day.account_id,
         end_of_day.calendar_date as entry_date,
         end_of_day.balance_after,
+        rebuilt_accounts.rebuild_from,
         coalesce(
             lead(end_of_day.calendar_date) over (
                 partition by end_of_day.account_id order by end_of_day.calendar_date
@@ -55,6 +143,7 @@ spans as (
             bounds.last_date
         ) as span_end_date
     from end_of_day
+    inner join rebuilt_accounts on end_of_day.account_id = rebuilt_accounts.account_id
     cross join bounds
 
 ),
@@ -67,7 +156,9 @@ days as (
         spans.balance_after as balance,
         spans.entry_date as last_entry_date
     from spans
-    cross join lateral generate_series(spans.entry_date, spans.span_end_date, interval '1 day') as series (day_ts)
+    cross join lateral generate_series(
+        greatest(spans.entry_date, spans.rebuild_from), spans.span_end_date, interval '1 day'
+    ) as series (day_ts)
 
 ),
 

@@ -1,3 +1,27 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ plan_rebuild(
+            'snapshot_date',
+            producers=[ref('int_account_balances_daily')],
+            changed_from=[input_changed_from('snapshots'), input_changed_from('coverage')],
+            extra=input_fingerprints(
+                'snapshots', 'select * from ' ~ ref('stg_crm__accounts'), 'snapshot_date',
+                ['account_id', 'customer_id', 'product', 'status', 'open_date', 'close_date']
+            ) ~ ';' ~ input_fingerprints(
+                'coverage', 'select min(calendar_date) as first_ledger_date from ' ~ ref('fct_transactions'),
+                \"date '-infinity'\", ['first_ledger_date']
+            )
+        ) }}",
+        post_hook=[
+            "create index if not exists int_account_days_classified__snapshot_date on {{ this }} (snapshot_date)",
+            "create index if not exists int_account_days_classified__account_date on {{ this }} (account_id, snapshot_date)",
+            "{{ finish_rebuild(save_input_fingerprints('snapshots') ~ ';' ~ save_input_fingerprints('coverage')) }}",
+        ],
+    )
+}}
 {#
     One row per account per CRM snapshot date, classified as open, dormant, non-empty and
     effective on that date.
@@ -16,6 +40,13 @@
       4. otherwise active: without N days of ledger the data cannot show inactivity.
     - non-empty: known end-of-day balance (int_account_balances_daily) other than 0.
     - effective account: open, not dormant and non-empty.
+
+    Incremental (macros/incremental_history.sql): a row depends on its snapshot, the ledger up
+    to its date, its balance and the first ledger date. A daily run rebuilds the snapshot dates
+    from the earliest of: a snapshot date whose rows changed, the date int_account_balances_daily
+    rebuilt from (its log also covers changed ledger entries, channel and type included), and
+    every date when the first ledger date moved. Without a business date: every date. A change
+    of var dormancy_days needs --full-refresh.
 #}
 {%- set dormancy_days = numeric_var('dormancy_days') -%}
 with
@@ -23,6 +54,7 @@ with
 snapshots as (
 
     select * from {{ ref('stg_crm__accounts') }}
+    where snapshot_date >= {{ rebuild_from() }}
 
 ),
 
@@ -41,6 +73,7 @@ channels as (
 balances as (
 
     select * from {{ ref('int_account_balances_daily') }}
+    where balance_date >= {{ rebuild_from() }}
 
 ),
 
@@ -50,7 +83,7 @@ coverage as (
 
 ),
 
-customer_entry_days as (
+customer_entries as (
 
     select
         transactions.account_id,
@@ -58,7 +91,29 @@ customer_entry_days as (
     from transactions
     inner join channels on transactions.channel_key = channels.channel_key
     where {{ is_customer_initiated('channels.channel_group', 'transactions.txn_type') }}
-    group by transactions.account_id, transactions.calendar_date
+
+),
+
+customer_entry_days as (
+
+    select
+        account_id,
+        entry_date
+    from customer_entries
+    where entry_date >= {{ rebuild_from() }}
+    group by account_id, entry_date
+
+),
+
+earlier_customer_entries as (
+
+    {# the last entry before the rebuilt dates, carried into them (none on a full build) #}
+    select
+        account_id,
+        max(entry_date) as entry_date
+    from customer_entries
+    where entry_date < {{ rebuild_from() }}
+    group by account_id
 
 ),
 
@@ -79,6 +134,15 @@ timeline as (
         0 as event_order,
         entry_date
     from customer_entry_days
+
+    union all
+
+    select
+        account_id,
+        date '-infinity' as event_date,
+        0 as event_order,
+        entry_date
+    from earlier_customer_entries
 
 ),
 

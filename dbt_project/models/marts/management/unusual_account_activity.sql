@@ -1,3 +1,16 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ plan_rebuild('calendar_date', producers=[ref('int_account_balances_daily')]) }}",
+        post_hook=[
+            "create index if not exists {{ this.identifier }}__calendar_date on {{ this }} (calendar_date)",
+            "{{ finish_rebuild() }}",
+        ],
+    )
+}}
+-- depends_on: {{ ref('int_account_balances_daily') }}
 {#
     Outlier review list: one row per account-day (local calendar date) on which at least one
     rule fired. Figures per account-day: debit_amount (sum of DEBIT entries, CNY) and
@@ -8,6 +21,13 @@
       (var unusual_sigma_k) of the same figure over the account's history: its days with
       entries in the var unusual_history_days (90) days before, required to number at least
       var unusual_min_history_days; a zero standard deviation never fires.
+
+    Incremental (macros/incremental_history.sql): an account-day depends on the account's
+    ledger entries of that day and the unusual_history_days before. Those are the entries
+    int_account_balances_daily fingerprints (amount, direction, currency, owner included),
+    so a daily run rebuilds the dates from the one that model rebuilt from, reading the
+    ledger from unusual_history_days earlier. Without a business date: every date. A change
+    of a var here or of fx_rates_to_cny needs --full-refresh.
 #}
 {%- set amount_limit = numeric_var('unusual_debit_amount_limit') -%}
 {%- set count_limit = numeric_var('unusual_entry_count_limit') -%}
@@ -20,6 +40,8 @@ transactions as (
 
     select * from {{ ref('fct_transactions') }}
     where account_key <> {{ unknown_key() }}
+        -- the fact's date_key index finds the window's days
+        and date_key >= {{ date_key_floor(rebuild_from() ~ ' - ' ~ history_days) }}
 
 ),
 
@@ -103,7 +125,8 @@ final as (
         cast({{ sigma_k }} as numeric) as sigma_k
 
     from ruled
-    where debit_amount_limit_fired or entry_count_limit_fired or debit_amount_sigma_fired or entry_count_sigma_fired
+    where calendar_date >= {{ rebuild_from() }}
+        and (debit_amount_limit_fired or entry_count_limit_fired or debit_amount_sigma_fired or entry_count_sigma_fired)
 
 )
 
