@@ -128,8 +128,10 @@ def tables(conn, schema: str) -> dict[str, Counter]:
         columns = [c for (c,) in conn.execute(
             "select column_name from information_schema.columns where table_schema = %s and table_name = %s"
             " and column_name not like '%%\\_at' order by ordinal_position", (schema, table)).fetchall()]
-        query = sql.SQL("select {} from {}").format(sql.SQL(", ").join(map(sql.Identifier, columns)),
-                                                    sql.Identifier(schema, table))
+        # as text: the incremental models' rebuild logs hold '-infinity', which no Python date can
+        query = sql.SQL("select {} from {}").format(
+            sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns),
+            sql.Identifier(schema, table))
         out[table] = Counter(tuple(_value(v) for v in row) for row in conn.execute(query).fetchall())
     return out
 
