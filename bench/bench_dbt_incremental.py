@@ -46,6 +46,8 @@ def main() -> int:
     parser.add_argument("--select", help="dbt selection to build (default: the whole project, as the DAG does)")
     parser.add_argument("--timings", action="store_true",
                         help="print per-node execution times of the first and the last run (run_results.json)")
+    parser.add_argument("--keep-database", action="store_true",
+                        help="leave the benchmark database (and print its URL) to look into afterwards")
     args = parser.parse_args()
 
     server = args.url or warehouse.warehouse_url()
@@ -113,8 +115,11 @@ def main() -> int:
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{dbname}" with (force)')
+        if args.keep_database:
+            print(f"kept the benchmark database: {url}", file=sys.stderr)
+        else:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'drop database if exists "{dbname}" with (force)')
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
@@ -155,8 +156,19 @@ def load_date(landing: Path, business_date: date, *, url: str | None = None,
             raise
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        _refresh_raw_statistics(conn)
     result = LoadResult(business_date, load_id, [_outcome(p) for p in parsed])
     return result
+
+
+def _refresh_raw_statistics(conn) -> None:
+    """Summarise the new BRIN ranges and, when due, analyse the raw tables (a date's reads by
+    dbt and the quality gate use them). The load has committed: a failure here only warns."""
+    for src in contract.SOURCE_FILES:
+        try:
+            conn.execute("select raw.refresh_after_load(%s)", (src.entity,))
+        except psycopg.Error as exc:
+            log.warning("could not refresh the statistics of raw.%s: %s", src.entity, exc)
 
 
 def _return_freed_batches_to_the_system() -> None:

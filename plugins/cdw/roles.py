@@ -108,6 +108,8 @@ def setup_roles(conn, extra_build_schemas: tuple[str, ...] = ()) -> None:
                 conn.execute(sql.SQL(statement + " {} owner to {}").format(ident(schema, name), ident(LOADER)))
         conn.execute("revoke all on function restricted.pseudonym(text) from public")
         conn.execute(sql.SQL("grant execute on function restricted.pseudonym(text) to {}").format(ident(LOADER)))
+        conn.execute("revoke all on function raw.refresh_after_load(text) from public")
+        conn.execute(sql.SQL("grant execute on function raw.refresh_after_load(text) to {}").format(ident(LOADER)))
         conn.execute(sql.SQL("grant usage on schema cdw_meta to {}").format(ident(LOADER)))
         conn.execute(sql.SQL("grant select on all tables in schema cdw_meta to {}").format(ident(LOADER)))
         conn.execute(sql.SQL("grant usage on schema audit to {}").format(ident(LOADER)))

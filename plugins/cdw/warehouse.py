@@ -254,6 +254,33 @@ def raw_table_ddl() -> str:
                 f"    (select business_date from raw.id_ranges where entity = '{src.entity}')\n"
                 f"group by business_date;\n"
             )
+    entities = ", ".join(f"'{src.entity}'" for src in SOURCE_FILES)
+    statements.append(
+        # After a day's load: an unsummarised BRIN range is read whole (so a date's read would
+        # scan all history until a VACUUM summarises it), and a table never analysed is planned
+        # blind. Autovacuum may be off, and on a large table its 10 % threshold takes months.
+        # The pipeline's role does not own raw tables: this runs as their owner, for raw only.
+        "create or replace function raw.refresh_after_load(entity text) returns void\n"  # noqa: S608 (names from the contract)
+        "language plpgsql security definer set search_path = pg_catalog, pg_temp as $$\n"
+        "declare\n"
+        "    relation regclass;\n"
+        "    changed_share float8;\n"
+        "begin\n"
+        f"    if entity is null or entity not in ({entities}) then\n"
+        "        raise exception 'raw.refresh_after_load: % is not a raw table of the contract', entity;\n"
+        "    end if;\n"
+        "    relation := format('raw.%I', entity)::regclass;\n"
+        "    perform brin_summarize_new_values(format('raw.%I', entity || '_by_date')::regclass);\n"
+        "    -- analysed when never analysed or when a tenth of it changed since (autovacuum's rule)\n"
+        "    select case when s.last_analyze is null and s.last_autoanalyze is null then 1\n"
+        "                else s.n_mod_since_analyze / greatest(s.n_live_tup, 1)::float8 end\n"
+        "    into changed_share from pg_stat_all_tables as s where s.relid = relation;\n"
+        "    if coalesce(changed_share, 1) >= 0.1 then\n"
+        "        execute format('analyze %s', relation);\n"
+        "    end if;\n"
+        "end $$;\n"
+        "revoke all on function raw.refresh_after_load(text) from public;\n"
+    )
     return "\n".join(statements)
 
 

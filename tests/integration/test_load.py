@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 from datetime import date
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from cdw import warehouse
 from cdw.landing import contract
@@ -400,3 +402,56 @@ def test_with_pipeline_role_none_the_load_acts_as_the_login_itself(tmp_path, db,
     assert db.execute("select count(*) from raw.transactions where load_id = %s",
                       (result.load_id,)).fetchone() == (loaded["transactions.csv"],)
     assert loaded["transactions.csv"] > 0
+
+
+def _blocks_read_for_a_date(db, entity: str, day: date) -> tuple[int, int]:
+    """Heap blocks a read of one business date of raw.<entity> visits through its BRIN index,
+    and the table's blocks (a range not yet summarised is visited whole)."""
+    with db.transaction(force_rollback=True):
+        db.execute("set local enable_seqscan = off")
+        plan = db.execute(sql.SQL("explain (analyze, format json) select count(*) from raw.{}"
+                                  " where business_date = %s").format(sql.Identifier(entity)), (day,)).fetchone()[0]
+    node = plan[0]["Plan"]
+    while node["Node Type"] != "Bitmap Heap Scan":
+        node = node["Plans"][0]
+    visited = node.get("Lossy Heap Blocks", 0) + node.get("Exact Heap Blocks", 0)
+    pages = db.execute("select pg_relation_size(%s::regclass) / current_setting('block_size')::int",
+                       (f"raw.{entity}",)).fetchone()[0]
+    return visited, pages
+
+
+def test_after_a_load_the_raw_tables_are_analysed_and_their_date_index_summarised(tmp_path, db):
+    """Without it a date's read scans all history (an unsummarised BRIN range is read whole)
+    until a VACUUM runs: on a server with autovacuum off, never. The load acts as cdw_loader,
+    which does not own the raw tables."""
+    write_drop(tmp_path)
+    load_date(tmp_path, DAY)
+    other = date(2026, 3, 3)
+    write_drop(tmp_path, valid_records(other), day=other)
+    load_date(tmp_path, other)
+    for src in contract.SOURCE_FILES:
+        analysed = db.execute("select last_analyze is not null or last_autoanalyze is not null"
+                              " from pg_stat_all_tables where relid = %s::regclass", (f"raw.{src.entity}",)).fetchone()
+        assert analysed == (True,), src.entity
+
+
+def test_the_raw_refresh_function_summarises_new_date_ranges_as_the_pipeline_role(db):
+    warehouse.ensure_schema(db)
+    # enough rows for full BRIN ranges (128 pages each)
+    db.execute("insert into raw.transactions (load_id, business_date, source_row, txn_id, amount)"
+               " select 1, date '2026-03-02' + n / 20000, n, 'T' || n, 1 from generate_series(1, 200000) as n")
+    visited, pages = _blocks_read_for_a_date(db, "transactions", date(2026, 3, 4))
+    assert visited > pages * 0.7 and pages > 300  # hardly anything summarised yet
+    with warehouse.connect(pipeline=True, autocommit=True) as conn:
+        assert conn.execute("select current_user").fetchone() == ("cdw_loader",)
+        conn.execute("select raw.refresh_after_load('transactions')")
+    visited, pages = _blocks_read_for_a_date(db, "transactions", date(2026, 3, 4))
+    assert visited < pages * 0.25  # the date's tenth of the table, and a range (128 blocks) either side
+
+
+def test_the_raw_refresh_function_takes_only_the_contracts_tables(db):
+    with warehouse.connect(pipeline=True, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.RaiseException, match="audit.load_runs is not a raw table of the contract"):
+            conn.execute("select raw.refresh_after_load('audit.load_runs')")
+    assert db.execute("select has_function_privilege('public', 'raw.refresh_after_load(text)', 'execute')"
+                      ).fetchone() == (False,)
