@@ -93,3 +93,13 @@
     ({{ date_expr }} >= {{ dim }}.valid_from or {{ dim }}.is_first_version)
     and {{ date_expr }} < {{ dim }}.valid_to
 {%- endmacro %}
+
+{#
+    post_hook of the incremental facts: statistics of business_date that include the date
+    just built. Statistics taken before it (autovacuum's, every tenth of the table) estimate
+    that date at about one row, and the daily tests' joins planned for one row took 10 to
+    100 times longer. One column: about a quarter of a second on 650,000 ledger entries.
+#}
+{% macro analyze_business_dates() -%}
+    analyze {{ this }} (business_date)
+{%- endmacro %}

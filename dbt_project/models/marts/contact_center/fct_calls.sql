@@ -5,7 +5,10 @@
         unique_key='business_date',
         on_schema_change='fail',
         pre_hook="{{ delete_business_date() }}",
-        post_hook="{{ save_member_state(['customer', 'agent'], ['customer_id', 'agent_id']) }}",
+        post_hook=[
+            "{{ save_member_state(['customer', 'agent'], ['customer_id', 'agent_id']) }}",
+            "{{ analyze_business_dates() }}",
+        ],
         indexes=[
             {'columns': ['call_id'], 'unique': true},
             {'columns': ['business_date']},

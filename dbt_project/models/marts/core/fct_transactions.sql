@@ -5,7 +5,10 @@
         unique_key='business_date',
         on_schema_change='fail',
         pre_hook="{{ delete_business_date() }}",
-        post_hook="{{ save_member_state(['account', 'customer'], ['account_id', 'customer_id']) }}",
+        post_hook=[
+            "{{ save_member_state(['account', 'customer'], ['account_id', 'customer_id']) }}",
+            "{{ analyze_business_dates() }}",
+        ],
         indexes=[
             {'columns': ['txn_id'], 'unique': true},
             {'columns': ['business_date']},
