@@ -4,9 +4,13 @@
         incremental_strategy='delete+insert',
         unique_key='business_date',
         on_schema_change='fail',
-        pre_hook="{{ delete_business_date() }}",
+        pre_hook=[
+            "{{ delete_business_date() }}",
+            "{{ plan_transaction_dates() }}",
+        ],
         post_hook=[
             "{{ save_member_state(['account', 'customer'], ['account_id', 'customer_id']) }}",
+            "{{ log_dates_built() }}",
             "{{ analyze_business_dates() }}",
         ],
         indexes=[
@@ -27,6 +31,8 @@
     are rebuilt whole, so the result equals a full rebuild. Without the var: every date.
     Only rows of accounts and customers whose dimension rows changed since the last run
     are checked (macros/fact_repair.sql): the check costs the day's changes, not history.
+    The dates a run rebuilt are logged (macros/fact_dates.sql): int_account_balances_daily
+    reads the log to compare only those dates of the ledger with what it saw before.
 #}
 with
 
@@ -56,32 +62,13 @@ channels as (
 
 ),
 
-{% if is_incremental() %}
-repair_candidates as (
-
-    {{ fact_repair_candidates({'account': 'account_id', 'customer': 'customer_id'}) }}
-
-),
-
-repair_dates as (
-
-    select distinct built.business_date
-    from repair_candidates as built
-    left join accounts
-        on built.account_id = accounts.account_id
-    left join customers
-        on accounts.customer_id = customers.customer_id
-        and {{ customer_version_valid_on('customers', 'built.calendar_date') }}  -- noqa: LT02
-    where built.account_key <> coalesce(accounts.account_key, {{ unknown_key() }})
-        or built.customer_key <> coalesce(customers.customer_key, {{ unknown_key() }})
-        or built.customer_id is distinct from accounts.customer_id
-
-),
-{% endif %}
-
 dates_to_build as (
 
-    {{ dates_to_build('transactions', 'repair_dates' if is_incremental() else none) }}
+    {%- if is_incremental() and business_date_var() is not none %}
+    select business_date from {{ this.identifier }}__dates  -- the pre_hook's plan
+    {%- else %}
+    {{ dates_to_build('transactions') }}
+    {%- endif %}
 
 ),
 
