@@ -2,7 +2,7 @@
 
 Usage (from the repository root):
 
-    .venv/bin/python bench/bench_dbt_incremental.py [--days 30] [--transactions-per-day 20000] [--url ...]
+    .venv/bin/python bench/bench_dbt_incremental.py [--days 30] [--runs 3] [--timings] [--url ...]
 
 Generates ``days + 1`` business dates and times the daily dbt build (as the DAG
 runs it: ``dbt build`` with the business date) of the first day, on an empty
