@@ -5,7 +5,7 @@
     pre_hook `plan_transaction_dates`: the temporary table `fct_transactions__dates` (dropped
     at commit) of the dates this run rebuilds: the business date and every built date with a
     row whose keys would now resolve differently (macros/fact_repair.sql). Without a business
-    date, or on a first build: '-infinity' (every date).
+    date: every staged date and '-infinity' (logged: every date); on a first build: '-infinity'.
     post_hook `log_dates_built`: appends them to `<schema>__fct_transactions__dates_built`
     (seq, business_date; '-infinity' = every date), beside the intermediates.
 #}
@@ -42,6 +42,11 @@
     )
 
     {{ dates_to_build('transactions', 'repair_dates') }}
+    {%- elif is_incremental() %}
+    {# a backfill: every date staged, logged as every date #}
+    select distinct business_date from {{ ref('stg_core_banking__transactions') }}
+    union all
+    select date '-infinity' as business_date
     {%- else %}
     select date '-infinity' as business_date
     {%- endif %}
