@@ -64,11 +64,7 @@ channels as (
 
 dates_to_build as (
 
-    {%- if is_incremental() %}
     select business_date from {{ this.identifier }}__dates  -- the pre_hook's plan
-    {%- else %}
-    {{ dates_to_build('transactions') }}
-    {%- endif %}
 
 ),
 
