@@ -44,6 +44,14 @@
     cast(to_char({{ date_expr }}, 'YYYYMMDD') as integer)
 {%- endmacro %}
 
+{#
+    The first local calendar date of a fact (NULL when empty), from its date_key index
+    (YYYYMMDD, ordered as the dates): min(calendar_date) would read the whole fact.
+#}
+{% macro first_ledger_date(fact) -%}
+    (select to_date(cast(min(date_key) as text), 'YYYYMMDD') from {{ fact }})
+{%- endmacro %}
+
 {# A numeric var (threshold), checked to be a number. #}
 {% macro numeric_var(name) -%}
     {%- set value = var(name) | string | trim -%}

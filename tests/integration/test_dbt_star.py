@@ -695,9 +695,11 @@ SNAPSHOT_TABLES = {
 # The models incremental by date over history (dbt_project/macros/incremental_history.sql):
 # their whole contents must not depend on the load order either.
 HISTORY_TABLES = {
+    "staging.int_customers_versioned": "customer_id, valid_from",
     "staging.int_account_balances_daily": "account_id, balance_date",
     "staging.int_account_days_classified": "account_id, snapshot_date",
     "staging.int_customer_balances_daily": "customer_id, balance_date",
+    "staging.int_account_days_active": "account_id, calendar_date",
     "analytics.customer_activity_daily": "calendar_date",
     "analytics.balance_concentration_daily": "calendar_date",
     "analytics.unusual_account_activity": "account_id, calendar_date",
@@ -892,6 +894,35 @@ def test_late_arriving_members_are_repaired_by_the_next_run(db, dbt):
     rf.deliver(db, d2, load_id=3, transactions=[])
     dbt(["build"], business_date=d2)  # dbt tests too: the reconciliation holds per business date
     assert rows(db, "select txn_id from analytics.fct_transactions order by 1") == [("T1",), ("T9",)]
+
+
+def test_a_daily_run_in_date_order_reads_the_previous_build_of_the_snapshot_models(db, dbt):
+    """int_customers_versioned and dim_account read their previous build and the new snapshots
+    when a run only adds later dates (macros/snapshot_increment.sql), and every snapshot otherwise.
+    A value planted in the previous build shows which of the two a run did."""
+    drops = history_drops()
+    reset(db)
+    d1, d2, d3, d4, _ = DAYS
+    for day in (d1, d2, d3):
+        rf.deliver(db, day, load_id=DAYS.index(day) + 1, **drops[day])
+        dbt(BUILD_NO_TESTS, business_date=day)
+
+    def planted():
+        return rows(db, "select join_date::text from staging.int_customers_versioned where customer_id = 'C3'"
+                        " union all select branch_id from analytics.dim_account where account_id = 'A3'")
+
+    # C3 and A3 are in no snapshot after D3: nothing but the previous build can carry the plant
+    db.execute("update staging.int_customers_versioned set join_date = '1999-09-09' where customer_id = 'C3'")
+    db.execute("update analytics.dim_account set branch_id = 'PLANTED' where account_id = 'A3'")
+    db.commit()
+    rf.deliver(db, d4, load_id=DAYS.index(d4) + 1, **drops[d4])  # D4 delivers no snapshot
+    dbt(BUILD_NO_TESTS, business_date=d4)
+    assert planted() == [("1999-09-09",), ("PLANTED",)], "the run in date order rebuilt from every snapshot"
+
+    # D2 delivered again (a new load): not after every date seen, so every snapshot is read again
+    rf.deliver(db, d2, load_id=99, **drops[d2])
+    dbt(BUILD_NO_TESTS, business_date=d2)
+    assert planted() == [("2026-03-04",), ("BR001",)], "the out-of-order run kept the previous build"
 
 
 def test_the_facts_statistics_include_the_business_date_just_built(db, dbt):

@@ -51,7 +51,11 @@ accounts as (
 
 bounds as (
 
-    select max(business_date) as last_date from transactions
+    {# the fact itself: its business_date index answers at once (a second read of the CTE
+       would materialise the whole ledger) #}
+    select max(business_date) as last_date
+    from {{ ref('fct_transactions') }}
+    where account_key <> {{ unknown_key() }}
 
 ),
 

@@ -11,7 +11,7 @@
                 'snapshots', 'select * from ' ~ ref('stg_crm__accounts'), 'snapshot_date',
                 ['account_id', 'customer_id', 'product', 'status', 'open_date', 'close_date']
             ) ~ ';' ~ input_fingerprints(
-                'coverage', 'select min(calendar_date) as first_ledger_date from ' ~ ref('fct_transactions'),
+                'coverage', 'select ' ~ first_ledger_date(ref('fct_transactions')) ~ ' as first_ledger_date',
                 \"date '-infinity'\", ['first_ledger_date']
             )
         ) }}",
@@ -58,12 +58,6 @@ snapshots as (
 
 ),
 
-transactions as (
-
-    select * from {{ ref('fct_transactions') }}
-
-),
-
 channels as (
 
     select * from {{ ref('dim_channel') }}
@@ -79,29 +73,23 @@ balances as (
 
 coverage as (
 
-    select min(calendar_date) as first_ledger_date from transactions
+    select {{ first_ledger_date(ref('fct_transactions')) }} as first_ledger_date
 
 ),
 
-customer_entries as (
-
-    select
-        transactions.account_id,
-        transactions.calendar_date as entry_date
-    from transactions
-    inner join channels on transactions.channel_key = channels.channel_key
-    where {{ is_customer_initiated('channels.channel_group', 'transactions.txn_type') }}
-
-),
-
+{# each of the two reads the fact itself: a CTE read twice would be materialised whole #}
 customer_entry_days as (
 
     select
-        account_id,
-        entry_date
-    from customer_entries
-    where entry_date >= {{ rebuild_from() }}
-    group by account_id, entry_date
+        entries.account_id,
+        entries.calendar_date as entry_date
+    from {{ ref('fct_transactions') }} as entries
+    inner join channels on entries.channel_key = channels.channel_key
+    where {{ is_customer_initiated('channels.channel_group', 'entries.txn_type') }}
+        -- the fact's date_key index finds the rebuilt dates
+        and entries.date_key >= {{ date_key_floor(rebuild_from()) }}
+        and entries.calendar_date >= {{ rebuild_from() }}
+    group by entries.account_id, entries.calendar_date
 
 ),
 
@@ -109,11 +97,13 @@ earlier_customer_entries as (
 
     {# the last entry before the rebuilt dates, carried into them (none on a full build) #}
     select
-        account_id,
-        max(entry_date) as entry_date
-    from customer_entries
-    where entry_date < {{ rebuild_from() }}
-    group by account_id
+        entries.account_id,
+        max(entries.calendar_date) as entry_date
+    from {{ ref('fct_transactions') }} as entries
+    inner join channels on entries.channel_key = channels.channel_key
+    where {{ is_customer_initiated('channels.channel_group', 'entries.txn_type') }}
+        and entries.calendar_date < {{ rebuild_from() }}
+    group by entries.account_id
 
 ),
 

@@ -1,3 +1,12 @@
+{{
+    config(
+        pre_hook="{{ plan_snapshot_increment(
+            'select * from ' ~ ref('stg_crm__customers'),
+            ['load_id', 'customer_id', 'segment', 'city', 'education', 'kyc_status', 'gender', 'birth_date', 'join_date']
+        ) }}",
+        post_hook="{{ save_input_fingerprints('snapshots') }}",
+    )
+}}
 {#
     SCD type 2 history of customers, built from the per-business-date snapshots only
     (never from the time dbt runs), so loading dates in any order, or all at once as a
@@ -11,12 +20,55 @@
     the next version (exclusive), '9999-12-31' for the current version. A date without a
     customer snapshot changes nothing (the previous snapshot stands). Non-tracked
     attributes (gender, birth date, join date) take the customer's latest value.
+
+    A daily run that only adds later snapshot dates walks the previous build's versions
+    (each a run of snapshots with the same tracked attributes) and the new snapshots
+    instead of every snapshot: the same walk, the same versions (macros/snapshot_increment.sql).
 #}
+{%- set previous = previous_build() %}
 with
 
 customers as (
 
     select * from {{ ref('stg_crm__customers') }}
+    where snapshot_date > {{ snapshots_after() }}
+
+),
+
+{# runs of snapshots with the same tracked attributes: each snapshot, and each version already built #}
+runs as (
+
+    {%- if previous %}
+
+    select
+        customer_id,
+        valid_from as snapshot_date,
+        last_snapshot_date,
+        segment,
+        city,
+        education,
+        kyc_status,
+        gender,
+        birth_date,
+        join_date
+    from {{ previous }}
+    where {{ snapshots_after() }} > date '-infinity'
+
+    union all
+    {%- endif %}
+
+    select
+        customer_id,
+        snapshot_date,
+        snapshot_date as last_snapshot_date,
+        segment,
+        city,
+        education,
+        kyc_status,
+        gender,
+        birth_date,
+        join_date
+    from customers
 
 ),
 
@@ -25,6 +77,7 @@ lagged as (
     select
         customer_id,
         snapshot_date,
+        last_snapshot_date,
         segment,
         city,
         education,
@@ -35,7 +88,7 @@ lagged as (
         lag(education) over by_date as previous_education,
         lag(kyc_status) over by_date as previous_kyc_status
 
-    from customers
+    from runs
     window by_date as (partition by customer_id order by snapshot_date)
 
 ),
@@ -80,7 +133,7 @@ versions as (
         education,
         kyc_status,
         min(snapshot_date) as valid_from,
-        max(snapshot_date) as last_snapshot_date
+        max(last_snapshot_date) as last_snapshot_date
 
     from numbered
     group by customer_id, version_number, segment, city, education, kyc_status
@@ -95,15 +148,15 @@ latest as (
         birth_date,
         join_date
 
-    from customers
-    order by customer_id asc, snapshot_date desc
+    from runs
+    order by customer_id asc, last_snapshot_date desc
 
 ),
 
 as_of as (
 
     {# ages are computed at the latest snapshot date: deterministic for a given history #}
-    select max(snapshot_date) as as_of_date from customers
+    select max(last_snapshot_date) as as_of_date from runs
 
 ),
 

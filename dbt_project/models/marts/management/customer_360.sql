@@ -72,7 +72,11 @@ account_days as (
 
 as_of as (
 
-    select max(business_date) as as_of_date from transactions
+    {# the fact itself, not the CTE: its business_date index answers at once, and a CTE read
+       twice would be materialised, copying the whole ledger #}
+    select max(business_date) as as_of_date
+    from {{ ref('fct_transactions') }}
+    where account_key <> {{ unknown_key() }}
 
 ),
 
@@ -208,7 +212,7 @@ latest_account_days as (
         count(*) filter (where is_dormant) as dormant_accounts,
         count(*) filter (where is_effective) as effective_accounts
     from account_days
-    where snapshot_date = (select max(latest.snapshot_date) from account_days as latest)
+    where snapshot_date = (select max(latest.snapshot_date) from {{ ref('int_account_days_classified') }} as latest)
     group by customer_id
 
 ),

@@ -23,7 +23,7 @@
 #}
 with
 
-classified as (
+classified as not materialized (
 
     select * from {{ ref('int_account_days_classified') }}
 

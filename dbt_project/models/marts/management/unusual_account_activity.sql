@@ -3,14 +3,13 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ plan_rebuild('calendar_date', producers=[ref('int_account_balances_daily')]) }}",
+        pre_hook="{{ plan_rebuild('calendar_date', producers=[ref('int_account_days_active')]) }}",
         post_hook=[
             "create index if not exists {{ this.identifier }}__calendar_date on {{ this }} (calendar_date)",
             "{{ finish_rebuild() }}",
         ],
     )
 }}
--- depends_on: {{ ref('int_account_balances_daily') }}
 {#
     Outlier review list: one row per account-day (local calendar date) on which at least one
     rule fired. Figures per account-day: debit_amount (sum of DEBIT entries, CNY) and
@@ -23,11 +22,11 @@
       var unusual_min_history_days; a zero standard deviation never fires.
 
     Incremental (macros/incremental_history.sql): an account-day depends on the account's
-    ledger entries of that day and the unusual_history_days before. Those are the entries
-    int_account_balances_daily fingerprints (amount, direction, currency, owner included),
-    so a daily run rebuilds the dates from the one that model rebuilt from, reading the
-    ledger from unusual_history_days earlier. Without a business date: every date. A change
-    of a var here or of fx_rates_to_cny needs --full-refresh.
+    days with entries (int_account_days_active: count and debit total per account-day) on
+    that day and the unusual_history_days before, so a daily run rebuilds the dates from the
+    one int_account_days_active rebuilt from, reading its days from unusual_history_days
+    earlier, of the accounts with entries on the rebuilt dates only. Without a business
+    date: every date. A change of a var here or of fx_rates_to_cny needs --full-refresh.
 #}
 {%- set amount_limit = numeric_var('unusual_debit_amount_limit') -%}
 {%- set count_limit = numeric_var('unusual_entry_count_limit') -%}
@@ -36,25 +35,23 @@
 {%- set min_history = numeric_var('unusual_min_history_days') -%}
 with
 
-transactions as (
-
-    select * from {{ ref('fct_transactions') }}
-    where account_key <> {{ unknown_key() }}
-        -- the fact's date_key index finds the window's days
-        and date_key >= {{ date_key_floor(rebuild_from() ~ ' - ' ~ history_days) }}
-
-),
-
 account_days as (
 
     select
         account_id,
         calendar_date,
-        max(customer_id) as customer_id,
-        coalesce(sum({{ to_cny('amount', 'currency') }}) filter (where direction = 'DEBIT'), 0) as debit_amount,
-        count(*) as entry_count
-    from transactions
-    group by account_id, calendar_date
+        customer_id,
+        debit_amount_cny as debit_amount,
+        entry_count
+    from {{ ref('int_account_days_active') }}
+    where calendar_date >= {{ rebuild_from() }} - {{ history_days }}
+    {%- if is_incremental() %}
+    -- rows are written only for accounts with entries on the rebuilt dates
+    and account_id in (
+        select rebuilt.account_id from {{ ref('int_account_days_active') }} as rebuilt
+        where rebuilt.calendar_date >= {{ rebuild_from() }}
+    )
+    {%- endif %}
 
 ),
 
