@@ -14,8 +14,10 @@
 -- depends_on: {{ ref('int_account_balances_daily') }}
 {#
     One row per account per local calendar date with ledger entries (known accounts only):
-    the day's entry count and debit total in CNY (var fx_rates_to_cny). Rolling windows over
-    an account's days (unusual_account_activity) read these rows instead of the ledger, about
+    the day's entry count and debit total, its entries and amounts per channel group, its
+    customer-initiated inflow (all in CNY, var fx_rates_to_cny) and whether it had a
+    customer-initiated entry. Rolling windows over an account's or a customer's days
+    (unusual_account_activity, customer_360) read these rows instead of the ledger: about
     half as many, already summed.
 
     Incremental (macros/incremental_history.sql): a day's row depends on that day's entries
@@ -34,6 +36,29 @@ transactions as (
 
 ),
 
+channels as (
+
+    select * from {{ ref('dim_channel') }}
+
+),
+
+entries as (
+
+    select
+        transactions.account_id,
+        transactions.calendar_date,
+        transactions.customer_id,
+        transactions.direction,
+        transactions.txn_type,
+        channels.channel_group,
+        {{ is_customer_initiated('channels.channel_group', 'transactions.txn_type') }} as is_customer_initiated,
+        {{ to_cny('transactions.amount', 'transactions.currency') }} as amount_cny
+    from transactions
+    left join channels on transactions.channel_key = channels.channel_key
+    where transactions.calendar_date >= {{ rebuild_from() }}
+
+),
+
 final as (
 
     select
@@ -41,10 +66,17 @@ final as (
         calendar_date,
         max(customer_id) as customer_id,
         count(*) as entry_count,
-        coalesce(sum({{ to_cny('amount', 'currency') }}) filter (where direction = 'DEBIT'), 0) as debit_amount_cny
+        coalesce(sum(amount_cny) filter (where direction = 'DEBIT'), 0) as debit_amount_cny,
+        {%- for group in ['SELF_SERVICE', 'DIGITAL', 'ASSISTED'] %}
+        count(*) filter (where channel_group = '{{ group }}') as {{ group | lower }}_entry_count,
+        coalesce(sum(amount_cny) filter (where channel_group = '{{ group }}'), 0) as {{ group | lower }}_amount_cny,
+        {%- endfor %}
+        coalesce(sum(amount_cny) filter (
+            where direction = 'CREDIT' and is_customer_initiated and txn_type <> 'REVERSAL'
+        ), 0) as customer_inflow_cny,
+        coalesce(bool_or(is_customer_initiated), false) as has_customer_initiated_entry
 
-    from transactions
-    where calendar_date >= {{ rebuild_from() }}
+    from entries
     group by account_id, calendar_date
 
 )

@@ -5,7 +5,7 @@
         on_schema_change='fail',
         pre_hook="{{ plan_rebuild(
             'snapshot_date',
-            producers=[ref('int_account_balances_daily')],
+            producers=[ref('int_account_balances_daily'), ref('int_account_days_active')],
             changed_from=[input_changed_from('snapshots'), input_changed_from('coverage')],
             extra=input_fingerprints(
                 'snapshots', 'select * from ' ~ ref('stg_crm__accounts'), 'snapshot_date',
@@ -42,10 +42,11 @@
     - effective account: open, not dormant and non-empty.
 
     Incremental (macros/incremental_history.sql): a row depends on its snapshot, the ledger up
-    to its date, its balance and the first ledger date. A daily run rebuilds the snapshot dates
-    from the earliest of: a snapshot date whose rows changed, the date int_account_balances_daily
-    rebuilt from (its log also covers changed ledger entries, channel and type included), and
-    every date when the first ledger date moved. Without a business date: every date. A change
+    to its date (the account's days with a customer-initiated entry, int_account_days_active),
+    its balance and the first ledger date. A daily run rebuilds the snapshot dates from the
+    earliest of: a snapshot date whose rows changed, the date int_account_balances_daily or
+    int_account_days_active rebuilt from (their logs also cover changed ledger entries, channel
+    and type included), and every date when the first ledger date moved. Without a business date: every date. A change
     of var dormancy_days needs --full-refresh.
 #}
 {%- set dormancy_days = numeric_var('dormancy_days') -%}
@@ -55,12 +56,6 @@ snapshots as (
 
     select * from {{ ref('stg_crm__accounts') }}
     where snapshot_date >= {{ rebuild_from() }}
-
-),
-
-channels as (
-
-    select * from {{ ref('dim_channel') }}
 
 ),
 
@@ -77,19 +72,15 @@ coverage as (
 
 ),
 
-{# each of the two reads the fact itself: a CTE read twice would be materialised whole #}
+{# an account's days with a customer-initiated entry (int_account_days_active), not the ledger #}
 customer_entry_days as (
 
     select
-        entries.account_id,
-        entries.calendar_date as entry_date
-    from {{ ref('fct_transactions') }} as entries
-    inner join channels on entries.channel_key = channels.channel_key
-    where {{ is_customer_initiated('channels.channel_group', 'entries.txn_type') }}
-        -- the fact's date_key index finds the rebuilt dates
-        and entries.date_key >= {{ date_key_floor(rebuild_from()) }}
-        and entries.calendar_date >= {{ rebuild_from() }}
-    group by entries.account_id, entries.calendar_date
+        account_id,
+        calendar_date as entry_date
+    from {{ ref('int_account_days_active') }}
+    where has_customer_initiated_entry
+        and calendar_date >= {{ rebuild_from() }}
 
 ),
 
@@ -97,13 +88,12 @@ earlier_customer_entries as (
 
     {# the last entry before the rebuilt dates, carried into them (none on a full build) #}
     select
-        entries.account_id,
-        max(entries.calendar_date) as entry_date
-    from {{ ref('fct_transactions') }} as entries
-    inner join channels on entries.channel_key = channels.channel_key
-    where {{ is_customer_initiated('channels.channel_group', 'entries.txn_type') }}
-        and entries.calendar_date < {{ rebuild_from() }}
-    group by entries.account_id
+        account_id,
+        max(calendar_date) as entry_date
+    from {{ ref('int_account_days_active') }}
+    where has_customer_initiated_entry
+        and calendar_date < {{ rebuild_from() }}
+    group by account_id
 
 ),
 

@@ -32,16 +32,9 @@ versions as (
 
 ),
 
-transactions as (
+active_days as (
 
-    select * from {{ ref('fct_transactions') }}
-    where account_key <> {{ unknown_key() }}
-
-),
-
-channels as (
-
-    select * from {{ ref('dim_channel') }}
+    select * from {{ ref('int_account_days_active') }}
 
 ),
 
@@ -144,43 +137,31 @@ balance_growth as (
 
 ),
 
-entries as (
-
-    select
-        transactions.customer_id,
-        transactions.calendar_date,
-        transactions.direction,
-        transactions.txn_type,
-        transactions.account_id,
-        channels.channel_group,
-        {{ is_customer_initiated('channels.channel_group', 'transactions.txn_type') }} as is_customer_initiated,
-        {{ to_cny('transactions.amount', 'transactions.currency') }} as amount_cny,
-        as_of.as_of_date - transactions.calendar_date as days_ago
-    from transactions
-    inner join channels on transactions.channel_key = channels.channel_key
-    cross join as_of
-    where transactions.calendar_date <= as_of.as_of_date
-
-),
-
 activity as (
 
+    {# per customer over its accounts' days with entries (int_account_days_active), not the ledger #}
     select
-        customer_id,
-        {%- for group in ['SELF_SERVICE', 'DIGITAL', 'ASSISTED'] %}
+        active_days.customer_id,
+        {%- for group in ['self_service', 'digital', 'assisted'] %}
         {%- for days in [30, 90] %}
-        count(*) filter (where channel_group = '{{ group }}' and days_ago < {{ days }})
-            as {{ group | lower }}_txn_count_{{ days }}d,
-        coalesce(sum(amount_cny) filter (where channel_group = '{{ group }}' and days_ago < {{ days }}), 0)
-            as {{ group | lower }}_txn_amount_{{ days }}d,
+        coalesce(sum(active_days.{{ group }}_entry_count) filter (
+            where as_of.as_of_date - active_days.calendar_date < {{ days }}
+        ), 0) as {{ group }}_txn_count_{{ days }}d,
+        coalesce(sum(active_days.{{ group }}_amount_cny) filter (
+            where as_of.as_of_date - active_days.calendar_date < {{ days }}
+        ), 0) as {{ group }}_txn_amount_{{ days }}d,
         {%- endfor %}
         {%- endfor %}
-        coalesce(sum(amount_cny) filter (
-            where days_ago < 90 and direction = 'CREDIT' and is_customer_initiated and txn_type <> 'REVERSAL'
+        coalesce(sum(active_days.customer_inflow_cny) filter (
+            where as_of.as_of_date - active_days.calendar_date < 90
         ), 0) as inflow_90d,
-        max(calendar_date) filter (where is_customer_initiated) as last_customer_entry_date
-    from entries
-    group by customer_id
+        max(active_days.calendar_date) filter (
+            where active_days.has_customer_initiated_entry
+        ) as last_customer_entry_date
+    from active_days
+    cross join as_of
+    where active_days.calendar_date <= as_of.as_of_date
+    group by active_days.customer_id
 
 ),
 
