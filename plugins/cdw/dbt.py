@@ -53,6 +53,41 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
+def _option_name(word: str) -> str | None:
+    """The setting a libpq ``options`` word sets (``name=value`` after ``-c``), if any."""
+    name, equals, _ = word.partition("=")
+    return name.replace("-", "_") if equals else None
+
+
+def merge_pg_options(inherited: str, ours: list[str]) -> str:
+    """``inherited`` libpq options without the settings ``ours`` makes, then ``ours``.
+
+    Idempotent: a process whose ``PGOPTIONS`` already holds an earlier result (Cosmos copies a
+    task's environment into ``os.environ`` for OpenLineage, so an in-process ``airflow dags
+    test`` hands each task the previous task's options) gets the same options, not the
+    previous ones twice. Growing, they passed PostgreSQL's 10,000-byte startup packet after
+    some thirty dbt tasks, and every later connection was refused ("invalid length of
+    startup packet").
+    """
+    ours_names = {_option_name(word) for option in ours for word in option.split() if _option_name(word)}
+    kept: list[str] = []
+    words = inherited.split()
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "-c" and i + 1 < len(words):
+            setting, i = words[i + 1], i + 2
+            if _option_name(setting) not in ours_names:
+                kept += ["-c", setting]
+            continue
+        # the other spellings: -cname=value and --name=value
+        setting = word[2:] if word.startswith(("-c", "--")) else None
+        if setting is None or _option_name(setting) not in ours_names:
+            kept.append(word)
+        i += 1
+    return " ".join([*kept, *ours])
+
+
 def dbt_env(url: str, pseudonym_key: bytes | None = None) -> dict[str, str]:
     """Environment variables the committed profiles.yml and dbt need for ``url``.
 
@@ -61,13 +96,13 @@ def dbt_env(url: str, pseudonym_key: bytes | None = None) -> dict[str, str]:
     environment's (or the generated local) key.
     """
     p = parse_url(url)
-    options = [os.environ.get("PGOPTIONS", "").strip(), pipeline_options() or ""]
+    options = [pipeline_options() or ""]
     options += session_options(pseudonym_key or resolve_key())
     # JIT compiles the marts' wide aggregates for seconds once history makes them look
     # expensive, more than it saves: dbt sessions run without it
     options.append("-c jit=off")
     return {
-        "PGOPTIONS": " ".join(o for o in options if o),
+        "PGOPTIONS": merge_pg_options(os.environ.get("PGOPTIONS", ""), [o for o in options if o]),
         "CDW_PG_HOST": p.host,
         "CDW_PG_PORT": str(p.port),
         "CDW_PG_USER": p.user,
