@@ -334,3 +334,20 @@ def _schema_applied(conn: psycopg.Connection, digest: str) -> bool:
             return False
         return conn.execute("select 1 from cdw_meta.schema_versions where digest = %s", (digest,)).fetchone() \
             is not None
+
+
+# ---- the bank's time zone ----------------------------------------------------------
+
+
+def recorded_timezone(conn: psycopg.Connection) -> str | None:
+    """The zone the warehouse's first load recorded (``audit.warehouse_timezone``); None before it."""
+    if conn.execute("select to_regclass('audit.warehouse_timezone')").fetchone()[0] is None:
+        return None
+    row = conn.execute("select timezone from audit.warehouse_timezone").fetchone()
+    return row[0] if row else None
+
+
+def bank_timezone(conn: psycopg.Connection) -> str:
+    """The zone every calendar date of this warehouse is in: the recorded one, else (no load has
+    committed yet, so nothing is dated) the one the first load would record, ``CDW_TIMEZONE``."""
+    return recorded_timezone(conn) or get_settings().timezone

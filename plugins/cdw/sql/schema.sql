@@ -103,6 +103,19 @@ create table if not exists audit.publications (
     tables           jsonb not null
 );
 
+-- The bank's time zone (IANA name): a property of the warehouse, recorded once by the first
+-- load that commits (its manifest's zone, else CDW_TIMEZONE) and never changed. Every
+-- calendar date, 30-minute interval and business-date rule (load, gate, dbt, report) reads
+-- it; a later drop naming another zone fails as bad_manifest (cdw.warehouse.recorded_timezone).
+create table if not exists audit.warehouse_timezone (
+    one_zone       boolean primary key default true check (one_zone),
+    timezone       text not null,
+    source         text not null check (source in ('manifest', 'CDW_TIMEZONE')),
+    load_id        bigint not null,
+    business_date  date not null,
+    recorded_at    timestamptz not null default clock_timestamp()
+);
+
 -- every failure and late-delivery alert the pipeline raised
 create table if not exists audit.alerts (
     alert_id       bigint generated always as identity primary key,
@@ -126,7 +139,7 @@ do $$
 declare t text;
 begin
     foreach t in array array['load_runs', 'file_reconciliation', 'quarantined_records', 'validation_results',
-                              'alerts', 'publications'] loop
+                              'alerts', 'publications', 'warehouse_timezone'] loop
         if not exists (select 1 from pg_trigger where tgname = 'append_only' and tgrelid = ('audit.' || t)::regclass) then
             execute format('create trigger append_only before update or delete or truncate on audit.%I '
                            'for each statement execute function audit.refuse_change()', t);
