@@ -18,13 +18,18 @@ publish → report**.
 **Business date** (`cdw.business_date`): the `business_date` param when given
 (`airflow dags test customer_warehouse_daily 2026-03-02 -c '{"business_date": "2026-03-02"}'`,
 or *Trigger DAG w/ config*); else the data interval's start in the bank's zone
-(`CDW_TIMEZONE`): a scheduled run at 02:30 bank time closes the interval that
-began at 02:30 of the business date; else (a manual run without logical date)
-the previous day in the bank's zone.
+(the zone the warehouse recorded at its first load, which `CDW_TIMEZONE`, the
+schedule's zone, must equal): a scheduled run at 02:30 bank time closes the
+interval that began at 02:30 of the business date; else (a manual run without
+logical date) the previous day in the bank's zone. Any date works, decades back
+or ahead.
 
 **Schedule**: daily at 02:30 bank time, after the usual delivery (~01:10), one
-run per business date, one run at a time. Catch-up follows Airflow's
-`[scheduler] catchup_by_default` (`AIRFLOW__SCHEDULER__CATCHUP_BY_DEFAULT`).
+run per business date, one run at a time, from `CDW_SCHEDULE_START` (the DAG's
+`start_date`; it bounds the scheduler only: a triggered run with a
+`business_date`, `cdw run` and `airflow backfill create` take any date).
+Catch-up follows Airflow's `[scheduler] catchup_by_default`
+(`AIRFLOW__SCHEDULER__CATCHUP_BY_DEFAULT`).
 
 **Failures**: connection and timeout faults are retried with exponential
 backoff; contract violations, failed dbt tests and a failed gate fail at once.
@@ -54,7 +59,9 @@ DEFAULT_ARGS = {"owner": "customer-data-platform", **RETRY_ARGS, "on_failure_cal
     dag_id=cdw_airflow.DAG_ID,
     doc_md=__doc__,
     schedule=CronDataIntervalTimetable("30 2 * * *", timezone=BANK_ZONE),
-    start_date=pendulum.datetime(2026, 1, 1, tz=BANK_ZONE),
+    # the scheduler's first night only: runs with a business_date param, `cdw run` and
+    # backfills process any date, however far back (they never fall before it)
+    start_date=pendulum.parse(get_settings().schedule_start, tz=BANK_ZONE),
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=["cdw", "daily"],
@@ -68,12 +75,20 @@ DEFAULT_ARGS = {"owner": "customer-data-platform", **RETRY_ARGS, "on_failure_cal
 def customer_warehouse_daily():
     @task
     def resolve_business_date() -> str:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from cdw.business_date import ScheduleZoneMismatch
         from cdw.business_date import resolve_business_date as resolve
 
         context = get_current_context()
-        business_date, source = resolve(context["params"].get("business_date"),
-                                        context.get("data_interval_start"), timezone_name=BANK_ZONE)
-        print(f"business date {business_date} (from the {source.replace('_', ' ')}, zone {BANK_ZONE})")
+        zone = cdw_airflow.task_bank_timezone()
+        try:
+            business_date, source = resolve(context["params"].get("business_date"),
+                                            context.get("data_interval_start"), timezone_name=zone,
+                                            schedule_timezone=BANK_ZONE)
+        except ScheduleZoneMismatch as exc:
+            raise AirflowFailException(str(exc)) from exc
+        print(f"business date {business_date} (from the {source.replace('_', ' ')}, zone {zone})")
         return business_date.isoformat()
 
     @task.sensor(mode="reschedule", poke_interval=300, timeout=24 * 3600)

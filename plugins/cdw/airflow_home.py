@@ -258,6 +258,17 @@ def task_warehouse_url(start: bool = True) -> str:
                               dbname=conn.schema or "postgres"))
 
 
+def task_bank_timezone() -> str:
+    """The warehouse's zone (``cdw.warehouse.bank_timezone``), read by a task."""
+    from cdw import warehouse
+
+    url = task_warehouse_url()
+    with warehouse.connect(url, autocommit=True) as admin:
+        warehouse.ensure_schema(admin)  # a new warehouse's first scheduled run: its roles and audit trail
+    with warehouse.connect(url, pipeline=True, autocommit=True) as conn:
+        return warehouse.bank_timezone(conn)
+
+
 def task_pseudonym_key() -> bytes:
     """The pseudonymisation key of a task: the ``cdw_pseudonym_key`` connection's password, else
     ``cdw.pseudonyms.resolve_key``'s; masked in the task's log either way."""

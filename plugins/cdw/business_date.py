@@ -1,7 +1,8 @@
 """Which business date a pipeline run processes: decided once, from one source.
 
-A business date is a calendar date in the bank's time zone (``CDW_TIMEZONE``,
-default ``Asia/Shanghai``). Airflow's own date fields are unreliable for this:
+A business date is a calendar date in the bank's time zone: the zone the
+warehouse recorded at its first load (``audit.warehouse_timezone``; before any
+load, ``CDW_TIMEZONE``, default ``Asia/Shanghai``). Airflow's own date fields are unreliable for this:
 ``ds`` is formatted from the UTC date, manual and asset-triggered runs have no
 logical date or data interval at all, and ``airflow dags test DAG DATE`` with a
 data-interval timetable gives the interval of the period *before* ``DATE``.
@@ -12,7 +13,10 @@ and every later task reads its result. In order of precedence:
    or "Trigger DAG w/ config" in the UI) — what ``cdw run`` passes;
 2. else the start of the run's data interval, read in the bank's zone: the daily
    timetable's interval runs from 02:30 on the business date to 02:30 the next
-   day (bank time), so its start falls on the business date it closes;
+   day (bank time), so its start falls on the business date it closes. The
+   timetable's zone (``CDW_TIMEZONE`` when the DAG is parsed) must then be the
+   warehouse's: a schedule in another zone would run at the wrong hour and name
+   the wrong dates, so such a run is refused (:class:`ScheduleZoneMismatch`);
 3. else (a manual run without a logical date) the day before today in the
    bank's zone: the latest business date whose drop can be complete.
 
@@ -30,6 +34,10 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 class BadBusinessDate(ValueError):
     """The ``business_date`` param is not a date in ``YYYY-MM-DD`` form."""
+
+
+class ScheduleZoneMismatch(ValueError):
+    """A scheduled run's timetable is in another zone than the warehouse's."""
 
 
 def parse_business_date(value: str | date) -> date:
@@ -53,9 +61,12 @@ def resolve_business_date(
     *,
     timezone_name: str,
     now: datetime | None = None,
+    schedule_timezone: str | None = None,
 ) -> tuple[date, str]:
     """The business date to process and where it came from (``param``, ``data_interval``, ``previous_day``).
 
+    ``timezone_name`` is the warehouse's zone, ``schedule_timezone`` the timetable's (when
+    given, a date taken from the data interval requires them to be the same zone).
     ``data_interval_start`` and ``now`` must be timezone-aware (Airflow's are, in UTC).
     """
     zone = ZoneInfo(timezone_name)
@@ -64,6 +75,11 @@ def resolve_business_date(
     if data_interval_start is not None:
         if data_interval_start.tzinfo is None:
             raise ValueError("data_interval_start must be timezone-aware")
+        if schedule_timezone is not None and schedule_timezone != timezone_name:
+            raise ScheduleZoneMismatch(
+                f"the DAG's schedule runs in {schedule_timezone} (CDW_TIMEZONE), but the warehouse's zone is"
+                f" {timezone_name}: set CDW_TIMEZONE={timezone_name} where the scheduler and workers run, or pass"
+                " the business_date param")
         return data_interval_start.astimezone(zone).date(), "data_interval"
     now = now or datetime.now(UTC)
     if now.tzinfo is None:

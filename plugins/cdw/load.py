@@ -125,11 +125,12 @@ def load_date(landing: Path, business_date: date, *, url: str | None = None,
         work = Path(tempfile.mkdtemp(prefix=f"load-{load_id}-", dir=settings.work_dir))
         parsed: list[ParsedFile] = []
         try:
-            manifest = read_manifest(drop, business_date, settings.timezone)
+            manifest = read_manifest(drop, business_date, settings.timezone, warehouse.recorded_timezone(conn))
             # One transaction: nothing of the date changes for anyone else until every check passed.
             with conn.transaction():
                 _delete_date(conn, business_date)
                 _load_files(conn, drop, manifest, load_id, work, parsed, say)
+                _record_timezone(conn, manifest, load_id)
                 _write_audit(conn, business_date, load_id, parsed)
                 conn.execute(
                     "insert into audit.load_runs (load_id, business_date, started_at, finished_at, status,"
@@ -203,6 +204,26 @@ def _close_abandoned_loads(conn, business_date: date, version: str) -> None:
 
 
 # ---- steps 2 and 3, inside the date's transaction -------------------------------------------
+
+
+def _record_timezone(conn, manifest: Manifest, load_id: int) -> None:
+    """The first load to commit records the bank's zone; a load checked in another zone fails.
+
+    Under a transaction lock: two first loads started together (each saw no zone) must not
+    both commit dates judged in different zones.
+    """
+    conn.execute("select pg_advisory_xact_lock(hashtext('cdw.warehouse_timezone'))")
+    recorded = warehouse.recorded_timezone(conn)
+    if recorded is None:
+        conn.execute(
+            "insert into audit.warehouse_timezone (timezone, source, load_id, business_date)"
+            " values (%s, %s, %s, %s)",
+            (manifest.timezone, "manifest" if manifest.names_timezone else "CDW_TIMEZONE", load_id,
+             manifest.business_date))
+    elif recorded != manifest.timezone:
+        raise FileFault(manifest.business_date, contract.MANIFEST_NAME, contract.FAULT_BAD_MANIFEST,
+                        f"the drop was checked in the zone {manifest.timezone!r}, but this warehouse's zone is"
+                        f" {recorded!r} (recorded by a load that committed meanwhile): a warehouse has one zone")
 
 
 def _delete_date(conn, business_date: date) -> None:

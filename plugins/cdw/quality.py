@@ -299,7 +299,7 @@ def validate(
             business_date=business_date,
             load_id=int(load_id),
             build_schema=build_schema,
-            timezone=get_settings().timezone,
+            timezone=warehouse.bank_timezone(conn),
             rows_loaded=rows_loaded,
             volume_tolerance=volume_tolerance(),
             volume_severity=volume_severity(),

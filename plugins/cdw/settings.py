@@ -27,6 +27,7 @@ class Settings:
     home: Path
     landing_root: Path
     timezone: str
+    schedule_start: str
     quarantine_threshold: float
     max_decompressed_bytes: int
     max_field_chars: int
@@ -55,8 +56,12 @@ def get_settings() -> Settings:
         warehouse_url=os.environ.get("CDW_WAREHOUSE_URL") or None,
         home=home,
         landing_root=Path(_env("CDW_LANDING_ROOT", str(home / "landing"))),
-        # the bank's zone when a manifest does not name one (landing contract)
+        # the bank's zone when the warehouse has none recorded yet and a manifest names none; the
+        # first load records it (audit.warehouse_timezone) and that zone rules from then on
         timezone=_env("CDW_TIMEZONE", "Asia/Shanghai"),
+        # the first business date the scheduler processes by itself (the DAG's start_date); dates
+        # before it run through `cdw run`, a triggered run with business_date, or a backfill
+        schedule_start=_env("CDW_SCHEDULE_START", "2026-01-01"),
         # a file whose set-aside share exceeds this fails the date's load
         quarantine_threshold=float(_env("CDW_QUARANTINE_THRESHOLD", "0.01")),
         # bounded decompression: a gzip bomb stops here instead of filling the disk

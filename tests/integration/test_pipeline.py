@@ -15,12 +15,25 @@ pytestmark = [pytest.mark.slow, pytest.mark.single_server]
 START, END = date(2026, 3, 2), date(2026, 3, 3)
 
 
-def _generate(out):
-    try:
-        from cdw.generate import generate_landing
-    except ImportError as exc:  # written in parallel; skip only while it does not import
-        pytest.skip(f"cdw.generate.generate_landing does not import yet: {exc}")
-    generate_landing(out, START, END, customers=200, transactions_per_day=400, calls_per_day=120, agents=10)
+def _generate(out, start=START, end=END, **options):
+    from cdw.generate import generate_landing
+
+    generate_landing(out, start, end, customers=200, transactions_per_day=400, calls_per_day=120, agents=10,
+                     **options)
+
+
+def _empty_calls(drop) -> None:
+    """The contact center was closed: an empty calls file, its manifest saying 0 rows."""
+    import hashlib
+    import json
+
+    for old in drop.glob("calls.jsonl*"):
+        old.unlink()
+    (drop / "calls.jsonl").write_bytes(b"")
+    manifest = json.loads((drop / "_manifest.json").read_text())
+    manifest["files"] = {k: v for k, v in manifest["files"].items() if not k.startswith("calls.jsonl")}
+    manifest["files"]["calls.jsonl"] = {"rows": 0, "sha256": hashlib.sha256(b"").hexdigest()}
+    (drop / "_manifest.json").write_text(json.dumps(manifest))
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +49,24 @@ def _log_tails(report) -> str:
     )
 
 
+# A bank in Prague backfilling 1994: a Saturday with the contact center closed, then the
+# Sunday clocks went forward (a 23-hour day). CDW_TIMEZONE unset: only the manifests say Prague.
+PRAGUE = "Europe/Prague"
+PRAGUE_START, PRAGUE_END = date(1994, 3, 26), date(1994, 3, 27)
+
+
 def test_run_dates_publishes_every_date(warehouse_url, db, cdw_home, tmp_path, monkeypatch):
     from cdw.pipeline import run_dates
+    from tests import published_figures as expected
 
     landing = tmp_path / "landing"
-    _generate(landing)
+    _generate(landing, PRAGUE_START, PRAGUE_END, timezone=PRAGUE)
+    _empty_calls(landing / PRAGUE_START.isoformat())
     monkeypatch.setenv("CDW_HOME", str(cdw_home))
+    monkeypatch.delenv("CDW_TIMEZONE", raising=False)
     progress: list[str] = []
 
-    report = run_dates(landing, START, END, progress=progress.append)
+    report = run_dates(landing, PRAGUE_START, PRAGUE_END, progress=progress.append)
 
     assert report.ok, _log_tails(report)
     assert report.summary() == "2 dates: 2 published, 0 failed"
@@ -56,22 +78,52 @@ def test_run_dates_publishes_every_date(warehouse_url, db, cdw_home, tmp_path, m
     latest = dict(db.execute(
         "select business_date, status from audit.load_runs_latest where status = 'PUBLISHED'"
     ).fetchall())
-    assert latest == {START: "PUBLISHED", END: "PUBLISHED"}
+    assert latest == {PRAGUE_START: "PUBLISHED", PRAGUE_END: "PUBLISHED"}
+    assert db.execute("select timezone, source from audit.warehouse_timezone").fetchall() == [(PRAGUE, "manifest")]
 
-    for day in (START, END):
-        date_key = int(day.strftime("%Y%m%d"))
-        loaded = db.execute(
-            "select f.rows_loaded from audit.file_reconciliation f join audit.load_runs_latest l using (load_id)"
-            " where l.status = 'PUBLISHED' and l.business_date = %s and f.file_name like 'transactions%%'",
-            (day,),
-        ).fetchone()[0]
-        facts = db.execute("select count(*) from analytics.fct_transactions where date_key = %s",
-                           (date_key,)).fetchone()[0]
-        assert facts == loaded > 0, (day, facts, loaded)
-        calls = db.execute("select count(*) from analytics.fct_calls where date_key = %s", (date_key,)).fetchone()[0]
-        assert calls > 0, day
-    for table in ("dim_customer", "dim_account", "dim_channel", "dim_agent", "dim_date", "call_center_daily"):
+    # the published figures, worked out from the drop files in Prague time
+    drops = [landing / d.isoformat() for d in (PRAGUE_START, PRAGUE_END)]
+    ledger = expected.ledger_by_date(drops, PRAGUE)
+    assert set(ledger) == {PRAGUE_START, PRAGUE_END}
+    published = {d: (n, total) for d, n, total in db.execute(
+        "select d.calendar_date, count(*), sum(f.amount) from analytics.fct_transactions f"
+        " join analytics.dim_date d using (date_key) group by 1").fetchall()}
+    assert published == ledger
+    daily = expected.call_center_daily(drops, PRAGUE)
+    assert daily and {d for d, _ in daily} == {PRAGUE_END}  # the closed Saturday has no calls
+    expected.assert_call_center_daily(expected.published_call_center_daily(db), daily)
+    assert db.execute("select count(*) from analytics.fct_calls where business_date = %s",
+                      (PRAGUE_START,)).fetchone()[0] == 0
+    # 30-minute intervals of the 23-hour day: at most 46, each an instant of its own, summing to the day
+    intervals = db.execute(
+        "select calendar_date, service, count(*), count(distinct interval_start_ts), sum(offered)"
+        " from analytics.call_center_interval group by 1, 2").fetchall()
+    assert {(d, s) for d, s, *_ in intervals} == set(daily)
+    for day, service, n, distinct, offered in intervals:
+        assert n == distinct <= expected.half_hours_in_local_day(day, PRAGUE) == 46
+        assert offered == daily[(day, service)]["offered"]
+    for table in ("dim_customer", "dim_account", "dim_channel", "dim_agent", "dim_date"):
         assert db.execute(f"select count(*) from analytics.{table}").fetchone()[0] > 0, table
+
+
+def test_a_dag_run_that_runs_no_task_is_a_failed_date(warehouse_url, db, cdw_home, tmp_path, monkeypatch,
+                                                      capsys):
+    """Airflow marks a run before the DAG's start_date successful without running a task: `cdw run`
+    must read the audit trail, find no load of the date, and say the date failed."""
+    from cdw.cli import main
+
+    landing = tmp_path / "landing"
+    _generate(landing, START, START)
+    monkeypatch.setenv("CDW_HOME", str(cdw_home))
+    monkeypatch.setenv("CDW_SCHEDULE_START", "2099-01-01")  # every run of the DAG falls before it
+
+    status = main(["run", "--landing", str(landing), "--start", START.isoformat(), "--end", START.isoformat()])
+
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out.strip().splitlines()[-1] == f"1 date: 0 published, 1 failed ({START})"
+    assert f"{START} FAILED" in err and "no load of this date in audit.load_runs" in err, err
+    assert db.execute("select count(*) from audit.load_runs").fetchone()[0] == 0
 
 
 def test_missing_drop_fails_the_date_and_names_it(warehouse_url, cdw_home, tmp_path, monkeypatch):

@@ -65,6 +65,8 @@ class Manifest:
     timezone: str
     files: dict[str, FileEntry]  # entity -> entry
     ignored: list[str] = field(default_factory=list)
+    #: whether the manifest named the zone itself (else it is the warehouse's or CDW_TIMEZONE)
+    names_timezone: bool = False
 
 
 def _reject_duplicate_keys(pairs):
@@ -75,8 +77,14 @@ def _reject_duplicate_keys(pairs):
     return dict(pairs)
 
 
-def read_manifest(drop: Path, business_date: date, default_timezone: str) -> Manifest:
-    """Read and check ``_manifest.json`` of the drop for ``business_date``."""
+def read_manifest(drop: Path, business_date: date, default_timezone: str,
+                  warehouse_timezone: str | None = None) -> Manifest:
+    """Read and check ``_manifest.json`` of the drop for ``business_date``.
+
+    ``warehouse_timezone``: the zone the warehouse recorded at its first load; a manifest
+    naming another zone is refused (a warehouse has one zone). Without it, a manifest
+    without a zone gets ``default_timezone``.
+    """
     name = contract.MANIFEST_NAME
     path = drop / name
     if not path.is_file():
@@ -98,11 +106,17 @@ def read_manifest(drop: Path, business_date: date, default_timezone: str) -> Man
     if declared != business_date.isoformat():
         raise bad(f"business_date is {str(declared)[:40]!r}, not {business_date.isoformat()}: "
                   "the drop is for another date")
-    timezone = doc.get("timezone") or default_timezone
+    named = doc.get("timezone")
+    if named is not None and not isinstance(named, str):
+        raise bad("timezone must be an IANA zone name such as Europe/Prague")
+    timezone = named or warehouse_timezone or default_timezone
     try:
         ZoneInfo(str(timezone))
     except (ZoneInfoNotFoundError, ValueError):
         raise bad(f"unknown time zone {str(timezone)[:60]!r}") from None
+    if named and warehouse_timezone and named != warehouse_timezone:
+        raise bad(f"timezone is {named[:60]!r}, but this warehouse's zone is {warehouse_timezone!r}"
+                  " (recorded by its first load): a warehouse has one zone, every drop must name it or none")
     files = doc.get("files")
     if not isinstance(files, dict) or not files:
         raise bad("'files' must be a non-empty object")
@@ -142,7 +156,7 @@ def read_manifest(drop: Path, business_date: date, default_timezone: str) -> Man
     for extra in sorted(p.name for p in drop.iterdir() if p.name not in listed):
         log.warning("%s: %s is not listed in the manifest; ignored", business_date, extra)
         ignored.append(extra)
-    return Manifest(business_date, str(timezone), entries, ignored)
+    return Manifest(business_date, str(timezone), entries, ignored, names_timezone=bool(named))
 
 
 @dataclass
