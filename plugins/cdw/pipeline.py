@@ -139,8 +139,10 @@ def _verdict(url: str, business_date: date, mark: _TrailMark, returncode: int) -
         return True, tasks, None
     if status == "PUBLISHED":
         return False, tasks, f"load {load_id} is PUBLISHED but {ran}" + (f": {alert_error}" if alert_error else "")
-    why = reason or alert_error or ran
-    return False, tasks, f"load {load_id} {status}: {why}"
+    if status == "FAILED":
+        return False, tasks, f"load {load_id} FAILED: {reason or alert_error or ran}"
+    return False, tasks, f"load {load_id} is {status}, not PUBLISHED ({ran})" + (
+        f": {alert_error}" if alert_error else "")
 
 
 def _shorten(text: str, limit: int = 240) -> str:
