@@ -16,7 +16,7 @@ publish → report**.
 | `report` | the data-quality report of the date's load, whatever happened before; fails the run when the date was not published |
 
 **Business date** (`cdw.business_date`): the `business_date` param when given
-(`airflow dags test customer_warehouse_daily 2026-03-02 -c '{"business_date": "2026-03-02"}'`,
+(`airflow dags test customer_warehouse_daily -c '{"business_date": "2026-03-02"}'`,
 or *Trigger DAG w/ config*); else the data interval's start in the bank's zone
 (the zone the warehouse recorded at its first load, which `CDW_TIMEZONE`, the
 schedule's zone, must equal): a scheduled run at 02:30 bank time closes the

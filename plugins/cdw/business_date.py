@@ -9,7 +9,7 @@ data-interval timetable gives the interval of the period *before* ``DATE``.
 The first task of the daily DAG therefore calls :func:`resolve_business_date`
 and every later task reads its result. In order of precedence:
 
-1. the ``business_date`` param (``airflow dags test -c '{"business_date": "2026-03-02"}'``,
+1. the ``business_date`` param (``airflow dags test DAG_ID -c '{"business_date": "2026-03-02"}'``,
    or "Trigger DAG w/ config" in the UI) — what ``cdw run`` passes;
 2. else the start of the run's data interval, read in the bank's zone: the daily
    timetable's interval runs from 02:30 on the business date to 02:30 the next
