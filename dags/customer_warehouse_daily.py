@@ -29,7 +29,9 @@ run per business date, one run at a time, from `CDW_SCHEDULE_START` (the DAG's
 `start_date`; it bounds the scheduler only: a triggered run with a
 `business_date`, `cdw run` and `airflow backfill create` take any date).
 Catch-up follows Airflow's `[scheduler] catchup_by_default`
-(`AIRFLOW__SCHEDULER__CATCHUP_BY_DEFAULT`).
+(`AIRFLOW__SCHEDULER__CATCHUP_BY_DEFAULT`); without catch-up a scheduler that was
+down skips the nights it missed, so a scheduled run that finds earlier dates never
+loaded raises a `MissedBusinessDates` alert naming them and how to run them.
 
 **Failures**: connection and timeout faults are retried with exponential
 backoff; contract violations, failed dbt tests and a failed gate fail at once.
@@ -89,6 +91,10 @@ def customer_warehouse_daily():
         except ScheduleZoneMismatch as exc:
             raise AirflowFailException(str(exc)) from exc
         print(f"business date {business_date} (from the {source.replace('_', ' ')}, zone {zone})")
+        if source == "data_interval":  # a scheduled run: say so if nights were skipped before it
+            missed = cdw_airflow.task_missed_dates(business_date)
+            if missed:
+                AlertNotifier().missed_dates(context, business_date.isoformat(), missed)
         return business_date.isoformat()
 
     @task.sensor(mode="reschedule", poke_interval=300, timeout=24 * 3600)

@@ -269,6 +269,17 @@ def task_bank_timezone() -> str:
         return warehouse.bank_timezone(conn)
 
 
+def task_missed_dates(business_date: date) -> list[date]:
+    """Earlier business dates never loaded since the latest one that was (``cdw.business_date.missed_dates``)."""
+    from cdw import warehouse
+    from cdw.business_date import missed_dates
+
+    with warehouse.connect(task_warehouse_url(), pipeline=True, autocommit=True) as conn:
+        last = conn.execute("select max(business_date) from audit.load_runs where business_date < %s",
+                            (business_date,)).fetchone()[0]
+    return missed_dates(last, business_date)
+
+
 def task_pseudonym_key() -> bytes:
     """The pseudonymisation key of a task: the ``cdw_pseudonym_key`` connection's password, else
     ``cdw.pseudonyms.resolve_key``'s; masked in the task's log either way."""

@@ -156,8 +156,21 @@ class AlertNotifier(BaseNotifier):
             f"{alert['business_date'] or '?'} (try {alert['try_number']}, run {alert['run_id']}): "
             f"{alert['error_type'] or 'error'}: {alert['error']}"
         )
+        self._send(alert, line, fail_loads=True)
+
+    def missed_dates(self, context, business_date: str, missed: list) -> None:
+        """A scheduled run found earlier business dates that were never loaded (the scheduler skips
+        the nights it was down when catch-up is off): they are named, never skipped silently."""
+        span = f"{missed[0]}" if len(missed) == 1 else f"{missed[0]} to {missed[-1]} ({len(missed)} dates)"
+        error = (f"business date(s) {span} before {business_date} were never loaded: run"
+                 f" `cdw run --landing ROOT --start {missed[0]} --end {missed[-1]}` or a backfill")
+        alert = {**self.alert(context), "business_date": None, "error_type": "MissedBusinessDates", "error": error}
+        line = f"CDW ALERT {alert['dag_id']}.{alert['task_id']} (run {alert['run_id']}): {error}"
+        self._send(alert, line, fail_loads=False)
+
+    def _send(self, alert: dict, line: str, *, fail_loads: bool) -> None:
         log.error(line)
-        self._record(alert, line)
+        self._record(alert, line, fail_loads=fail_loads)
         settings = get_settings()
         webhook = self.webhook_url or settings.alert_webhook_url
         if webhook:
@@ -166,8 +179,8 @@ class AlertNotifier(BaseNotifier):
         if conn_id:
             self._mail(conn_id, self.email_to or settings.alert_email_to, line, alert)
 
-    def _record(self, alert: dict, line: str) -> None:
-        """The audit trail keeps every alert; a load of the date still LOADED becomes FAILED."""
+    def _record(self, alert: dict, line: str, *, fail_loads: bool = True) -> None:
+        """The audit trail keeps every alert; after a failure, a load of the date still LOADED becomes FAILED."""
         try:
             from cdw.airflow_home import task_warehouse_url
             from cdw.warehouse import connect
@@ -179,7 +192,7 @@ class AlertNotifier(BaseNotifier):
                     (alert["dag_id"], alert["task_id"], alert["run_id"], alert["try_number"],
                      alert["business_date"], alert["error_type"], line),
                 )
-                if alert["business_date"]:
+                if fail_loads and alert["business_date"]:
                     conn.execute(
                         "insert into audit.load_runs (load_id, business_date, started_at, finished_at, status,"
                         " failure_reason, code_version, landing_path)"

@@ -85,3 +85,11 @@ def resolve_business_date(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     return now.astimezone(zone).date() - timedelta(days=1), "previous_day"
+
+
+def missed_dates(last_loaded: date | None, business_date: date) -> list[date]:
+    """The dates between the latest earlier date that has a load and ``business_date``: none of them
+    was ever loaded (a scheduler that was down, with catch-up off, skips them)."""
+    if last_loaded is None or last_loaded >= business_date:
+        return []
+    return [last_loaded + timedelta(days=i) for i in range(1, (business_date - last_loaded).days)]

@@ -126,3 +126,29 @@ def test_a_failed_dates_line_names_the_task_and_the_reason():
                          "AirflowSensorTimeout: no drop")
     assert failed.line() == ("2026-03-02 FAILED in 3 s at wait_for_drop (+1 more): AirflowSensorTimeout: no drop"
                              " (log /tmp/x.log)")
+
+
+def test_dates_a_scheduler_skipped_are_named():
+    from cdw.business_date import missed_dates
+
+    assert missed_dates(None, date(1994, 1, 27)) == []  # a new warehouse: nothing was due before
+    assert missed_dates(date(2026, 3, 4), date(2026, 3, 5)) == []
+    assert missed_dates(date(2026, 3, 5), date(2026, 3, 5)) == []
+    assert missed_dates(date(2026, 2, 27), date(2026, 3, 2)) == [date(2026, 2, 28), date(2026, 3, 1)]
+
+
+def test_skipped_dates_raise_an_alert_that_names_them(caplog, monkeypatch):
+    monkeypatch.delenv("CDW_ALERT_WEBHOOK_URL", raising=False)
+    monkeypatch.delenv("CDW_ALERT_SMTP_CONN_ID", raising=False)
+    recorded = []
+    monkeypatch.setattr(AlertNotifier, "_record", lambda self, alert, line, fail_loads: recorded.append(
+        (alert["business_date"], alert["error_type"], fail_loads)))
+    context = {**_context(RuntimeError("unused")), "exception": None}
+    with caplog.at_level(logging.ERROR, logger="cdw.alerts"):
+        AlertNotifier().missed_dates(context, "2026-03-05", [date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)])
+    lines = [r.getMessage() for r in caplog.records if "CDW ALERT" in r.getMessage()]
+    assert lines == ["CDW ALERT customer_warehouse_daily.load_raw (run manual__x): business date(s) 2026-03-02 to"
+                     " 2026-03-04 (3 dates) before 2026-03-05 were never loaded: run `cdw run --landing ROOT"
+                     " --start 2026-03-02 --end 2026-03-04` or a backfill"]
+    # recorded in audit.alerts, but no load is failed by it
+    assert recorded == [(None, "MissedBusinessDates", False)]
