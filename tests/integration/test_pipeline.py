@@ -146,6 +146,41 @@ def test_missing_drop_fails_the_date_and_names_it(warehouse_url, cdw_home, tmp_p
     assert outcome.seconds < 300
 
 
+def test_ctrl_c_stops_cdw_run_and_its_dag_run(warehouse_url, db, cdw_home, tmp_path):
+    """Ctrl-C in a terminal signals cdw's process group; the DAG run, in a session of its own so that a
+    timeout can stop it whole, must be stopped by cdw too, and the date never published."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    landing = tmp_path / "landing"
+    _generate(landing, START, START)
+    env = {**os.environ, "CDW_HOME": str(cdw_home), "CDW_WAREHOUSE_URL": warehouse_url}
+    cdw = str(Path(sys.executable).parent / "cdw")
+    proc = subprocess.Popen([cdw, "run", "--landing", str(landing), "--start", str(START), "--end", str(START)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not db.execute("select count(*) from audit.load_runs").fetchone()[0]:  # the DAG run is loading
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err, err
+    left = subprocess.run(["pgrep", "-f", "dags test customer_warehouse_daily"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", "the DAG run goes on after Ctrl-C"
+    time.sleep(15)  # long enough for a DAG run left behind to finish its load
+    assert db.execute("select count(*) from audit.load_runs where status = 'PUBLISHED'").fetchone()[0] == 0
+
+
 def _analytics_snapshot(db) -> dict[str, list[tuple]]:
     """Full contents of every analytics table, in a stable order."""
     tables = [r[0] for r in db.execute(

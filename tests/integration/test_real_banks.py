@@ -24,7 +24,8 @@ from cdw.publication import publish
 from tests import published_figures as expected
 from tests.landing_builder import write_drop
 
-pytestmark = pytest.mark.slow
+# single_server: the dbt side of these cases runs on every server in test_dbt_any_bank.py
+pytestmark = [pytest.mark.slow, pytest.mark.single_server]
 
 
 def local(zone: str, day: date, hh: int, mm: int, ss: int = 0, *, fold: int = 0, days: int = 0) -> str:
