@@ -395,3 +395,61 @@ def test_other_time_zone_offsets(tmp_path):
     assert {ts[-6:] for ts in tx.txn_ts} <= {"-05:00", "-04:00"}
     local = [datetime.fromisoformat(ts).date() for ts in tx.txn_ts]
     assert set(local) == {date(2026, 3, 8)}
+
+
+# ---- output of the default options is pinned ----------------------------------------------
+
+# sha256 of every file of two default drops (seed 42, default scale, Asia/Shanghai, gzip), taken
+# with the generator as it was before zones, date ranges and empty days were generalised: a change
+# here changes what every existing seed writes
+DEFAULT_DROP_SHA256 = {
+    "2026-03-30/_manifest.json": "d5eed0d30844f3a26adcbb7b379a4c0380b7cbc57aa60680f0aeb137c1053bca",
+    "2026-03-30/accounts.csv": "7558f9d221cf10899a0ff4a786bdb36c5492f19cf659da5ba80957a0fccdfe1a",
+    "2026-03-30/agents.csv": "5c1775935f75f50421b2d9aa50b03aaabcb4d152b055dd46eee4c8cf5b888920",
+    "2026-03-30/calls.jsonl.gz": "f44cb282c3cf507140073ae9af5d668735a589c6db6e62277d67e35945dde21f",
+    "2026-03-30/customers.csv": "16fcf5dbd0b3c688942b60a17b52b039c6d294ec1600a35eefa8bdbd94345260",
+    "2026-03-30/transactions.csv.gz": "6e9bc1a4d96536928d623cedf121068c9c017e1291fd6a667bb16ec2d4b217ff",
+    "2026-03-31/_manifest.json": "f735200b16a40777a793434a7312e810edd42b8ae89884a52daf1ae035950ec0",
+    "2026-03-31/accounts.csv": "23ad841e4613ab6a98c1271e943061cdf9dfca98d55c3b5922fe0b4c96c32590",
+    "2026-03-31/agents.csv": "5c1775935f75f50421b2d9aa50b03aaabcb4d152b055dd46eee4c8cf5b888920",
+    "2026-03-31/calls.jsonl.gz": "094b772b8b96d8d8320d9ca084624efd618b93b9a151332f7e31ab175dcbb76a",
+    "2026-03-31/customers.csv": "9a895c1fe9da667b3a923e87c66dde83e42c1165b34b06b29e7ed94bc01f3983",
+    "2026-03-31/transactions.csv.gz": "cc1560538b68a8743f2a9dd15d76ed655c43628f44ac2b4e7565f09c067bdaeb",
+}
+# the same .gz files decompressed: tells a change of the text from a zlib that compresses differently
+DEFAULT_DROP_TEXT_SHA256 = {
+    "2026-03-30/calls.jsonl.gz": "cebed6b3b05672630938d714bf1267eb20f7361d0aa7193b2ee221e0bac04e6a",
+    "2026-03-30/transactions.csv.gz": "9173df4a86a799f5cfe2173deea034f7d549a3408da76b81fb4fa5e24092fa97",
+    "2026-03-31/calls.jsonl.gz": "a7760a0ac0eaeb4c5e11e7e1f2d5f3e2b583d279e9a4325866513c97e24f7736",
+    "2026-03-31/transactions.csv.gz": "fbe4fa569bd5ff0eee471f738490cd731d8266e79e65115d8960754be618c037",
+}
+# sha256 over "<path> <sha256>\n" of every file (sorted) of the module's fixtures, taken the same way
+LANDING_FIXTURE_SHA256 = "fe2d7f17e4c5a4639cd4bbd06e815755d8b726deb7318649b9ad3ac5bab2e005"
+DEFECTS_FIXTURE_SHA256 = "f94be1a23f49604bbd748a0d54323ab687a7998f128b5d7c4b4828f42757f27f"
+
+
+def _file_digests(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _digest_of(digests: dict[str, str]) -> str:
+    return hashlib.sha256("".join(f"{p} {h}\n" for p, h in sorted(digests.items())).encode()).hexdigest()
+
+
+def test_default_options_write_the_same_bytes_as_before(tmp_path):
+    generate_landing(tmp_path, date(2026, 3, 30), date(2026, 3, 31))  # a Monday and a month end
+    text = {
+        name: hashlib.sha256(gzip.decompress((tmp_path / name).read_bytes())).hexdigest()
+        for name in DEFAULT_DROP_TEXT_SHA256
+    }
+    assert text == DEFAULT_DROP_TEXT_SHA256  # the generated text itself
+    assert _file_digests(tmp_path) == DEFAULT_DROP_SHA256, "same text: has zlib (level 3) changed?"
+
+
+def test_fixtures_write_the_same_bytes_as_before(landing, defective):
+    assert _digest_of(_file_digests(landing)) == LANDING_FIXTURE_SHA256
+    assert _digest_of(_file_digests(defective)) == DEFECTS_FIXTURE_SHA256
