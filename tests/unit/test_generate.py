@@ -9,6 +9,7 @@ import json
 import zlib
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ import pytest
 
 from cdw.generate import generate_landing
 from cdw.landing import contract
+from cdw.landing.files import inspect_file, read_manifest
+from cdw.landing.readers import read_file
+from cdw.landing.records import Context
 
 START, END = date(2026, 3, 27), date(2026, 4, 2)  # a weekend and a month end
 SMALL = dict(customers=600, agents=30, transactions_per_day=3000, calls_per_day=400)
@@ -453,3 +457,105 @@ def test_default_options_write_the_same_bytes_as_before(tmp_path):
 def test_fixtures_write_the_same_bytes_as_before(landing, defective):
     assert _digest_of(_file_digests(landing)) == LANDING_FIXTURE_SHA256
     assert _digest_of(_file_digests(defective)) == DEFECTS_FIXTURE_SHA256
+
+
+# ---- any zone, any date, empty days ----------------------------------------------------------
+
+CALL_TS = ("ivr_entry_ts", "ivr_exit_ts", "queue_entry_ts", "queue_exit_ts", "answer_ts", "end_ts")
+TINY = dict(customers=150, agents=16, transactions_per_day=3000, calls_per_day=600)
+
+
+def _named(d: Path, stem: str) -> Path:
+    return next(p for p in d.iterdir() if p.name.startswith(stem))
+
+
+def _calls_of(d: Path) -> list[dict]:
+    return [json.loads(line) for line in _text(_named(d, "calls")).splitlines()]
+
+
+def _loader_verdict(root: Path, work: Path) -> dict[str, dict[str, tuple[int, list[str]]]]:
+    """What the loader's file and record checks (no database) make of every drop, dates in order:
+    {date: {file: (records read, reasons of those set aside)}}. Duplicates across dates are not judged."""
+    verdict, snapshot_ids = {}, {}
+    for d in _days(root):
+        day = date.fromisoformat(d.name)
+        manifest = read_manifest(d, day, contract.DEFAULT_TIMEZONE)
+        files = verdict[d.name] = {}
+        for src in contract.SOURCE_FILES:  # snapshots before the files that refer to them
+            entry = manifest.files.get(src.entity)
+            if entry is None:
+                continue
+            inspected = inspect_file(d, entry, day, work / f"{src.entity}.txt", 1 << 30)
+            ctx = Context(day, manifest.timezone, 4096)
+            ctx.reference_ids = {entity: snapshot_ids[entity] for _, entity in src.references}
+            parsed = read_file(inspected, ctx, lambda _chunk: None, load_id=1)
+            files[entry.name] = (parsed.rows_read, sorted({r for a in parsed.set_aside for r in a.reasons}))
+            if src.is_snapshot:
+                snapshot_ids[src.entity] = parsed.good_ids.all_ids()
+    return verdict
+
+
+def _assert_loads_clean(root: Path, work: Path) -> None:
+    for day, files in _loader_verdict(root, work).items():
+        manifest = json.loads((root / day / "_manifest.json").read_text())
+        for name, (read, reasons) in files.items():
+            assert read == manifest["files"][name]["rows"], (day, name)
+            assert reasons == [], (day, name)
+
+
+def _assert_true_local_times(root: Path, zone_name: str) -> list[datetime]:
+    """Every timestamp names a wall-clock time the zone has, with the zone's offset at that
+    instant; ledger entries and IVR entries fall on the business date. Returns the timestamps."""
+    zone = ZoneInfo(zone_name)
+    seen = []
+    for d in _days(root):
+        day = date.fromisoformat(d.name)
+        manifest = json.loads((d / "_manifest.json").read_text())
+        assert manifest["timezone"] == zone_name
+        stamps = [("generated_at", manifest["generated_at"])]
+        stamps += [("txn_ts", t) for t in _csv(_named(d, "transactions")).txn_ts]
+        calls = _calls_of(d)
+        stamps += [(f, c[f]) for c in calls for f in CALL_TS if c[f] is not None]
+        for field_name, text in stamps:
+            ts = datetime.fromisoformat(text)
+            local = ts.astimezone(zone)
+            assert ts.utcoffset() == local.utcoffset(), (field_name, text, local.isoformat())
+            assert ts.replace(tzinfo=None) == local.replace(tzinfo=None), (field_name, text)
+            if field_name in ("txn_ts", "ivr_entry_ts"):
+                assert local.date() == day, (field_name, text)
+            seen.append(ts)
+        for c in calls:  # in time, whatever the text says
+            t = {f: datetime.fromisoformat(c[f]) for f in CALL_TS if c[f] is not None}
+            assert all(t["end_ts"] >= v for v in t.values()) and t["ivr_exit_ts"] >= t["ivr_entry_ts"], c
+    return seen
+
+
+# (zone, business date, local hour that occurs twice on a fall-back day)
+ZONE_DAYS = [
+    ("Europe/Prague", date(2026, 3, 29), None),  # 02:00 -> 03:00
+    ("Europe/Prague", date(2026, 10, 25), 2),  # 03:00 -> 02:00
+    ("Europe/Prague", date(2024, 3, 31), None),  # spring forward on a month end: interest at 23:50
+    ("America/New_York", date(2026, 3, 8), None),
+    ("America/New_York", date(2026, 11, 1), 1),
+    ("Asia/Shanghai", date(1991, 9, 15), 1),  # the default zone kept summer time 1986-1991
+    ("Asia/Kolkata", date(2026, 3, 8), None),  # +05:30
+    ("Asia/Kathmandu", date(2026, 10, 25), None),  # +05:45
+]
+
+
+@pytest.mark.parametrize(("zone", "day", "repeated_hour"), ZONE_DAYS, ids=lambda v: str(v))
+def test_timestamps_are_true_instants_of_the_zone(tmp_path, zone, day, repeated_hour):
+    out = tmp_path / "landing"
+    generate_landing(out, day, day, seed=5, timezone=zone, **TINY)
+    stamps = _assert_true_local_times(out, zone)
+    _assert_loads_clean(out, tmp_path)
+    local = [ts.astimezone(ZoneInfo(zone)) for ts in stamps]
+    offsets = {ts.utcoffset() for ts in local if ts.date() == day}
+    start, end = (datetime.combine(d, datetime.min.time(), ZoneInfo(zone)) for d in (day, day + timedelta(1)))
+    hours = (end.timestamp() - start.timestamp()) / 3600  # (aware datetimes of one zone subtract naively)
+    assert len(offsets) == (1 if hours == 24 else 2)
+    if repeated_hour is not None:  # both occurrences of the repeated hour are used
+        assert {ts.utcoffset() for ts in local if ts.date() == day and ts.hour == repeated_hour} == offsets
+    if day.day == 31:
+        tx = _csv(_named(out / day.isoformat(), "transactions"))
+        assert (tx.channel == "SYSTEM").sum() > 0  # month-end interest and fees, still on the date

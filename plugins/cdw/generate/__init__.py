@@ -13,7 +13,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,10 +24,11 @@ from cdw.landing import contract as c
 from . import defects as dfx
 from . import reference as ref
 from .calls import CALL_FIELDS, call_volume_factor, day_calls
+from .clock import Clock, sub_minute_offset
 from .ledger import post_day, volume_factor
 from .population import ACCOUNT_COLUMNS, AGENT_COLUMNS, CUSTOMER_COLUMNS, build_bank, evolve
 from .rows import TXN_COLUMNS, ledger_chunks, ledger_row
-from .writer import Clock, Raw, sha256_of, write_csv, write_jsonl, write_manifest
+from .writer import Raw, sha256_of, write_csv, write_jsonl, write_manifest
 
 __all__ = ["GenerateResult", "generate_landing"]
 
@@ -69,6 +70,13 @@ def _check_args(out, start, end, customers, agents, tpd, cpd, timezone, defects)
         tz = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise ValueError(f"unknown time zone {timezone!r} (an IANA name such as Asia/Shanghai)") from None
+    for k in range(days + 1):  # local mean time (before ~1900-1970) has offsets with seconds
+        off = sub_minute_offset(tz, start + timedelta(days=k))
+        if off is not None:
+            raise ValueError(
+                f"{timezone} has a UTC offset of {off} on {start + timedelta(days=k)} (local mean time), "
+                "which timestamps with +hh:mm offsets cannot express; choose later dates"
+            )
     if Path(out).exists() and not Path(out).is_dir():
         raise ValueError(f"output {out} exists and is not a directory")
     if defects:
@@ -181,7 +189,7 @@ def generate_landing(
         evolve(bank, rng, day, roster_may_change=not defects or k < n_early - 1)
         clock = Clock(tz, day)
         n_tx = max(1, round(transactions_per_day * volume_factor(day)))
-        ledger, _ = post_day(bank, rng, day, n_tx)
+        ledger, _ = post_day(bank, rng, day, n_tx, clock)
         roster = bank.roster(day)
         n_calls = max(1, round(calls_per_day * call_volume_factor(day)))
         calls = day_calls(bank, rng, day, n_calls, roster, clock)
@@ -327,7 +335,7 @@ def generate_landing(
                 {
                     "business_date": day.isoformat(),
                     "timezone": timezone,
-                    "generated_at": Clock(tz, day).ts(86400 + 3600 + 600),  # 01:10 the next morning
+                    "generated_at": clock.at_wall(day + timedelta(days=1), time(1, 10)),  # next morning
                     "files": ordered,
                 },
             )

@@ -16,8 +16,9 @@ import numpy as np
 
 from cdw.landing import contract as c
 
+from .clock import Clock
 from .population import luhn_digit
-from .writer import Clock, Raw
+from .writer import Raw
 
 MAX_SHARE = 0.01  # the loader's default set-aside threshold
 

@@ -14,6 +14,7 @@ from datetime import date
 import numpy as np
 
 from . import reference as ref
+from .clock import Clock
 from .population import Bank
 
 # share of ledger entries by channel, customer-initiated (SYSTEM comes on top at month end)
@@ -131,7 +132,7 @@ class LedgerDay:
     """A day's entries in file order; ``reverses`` is a row index, ``branch`` an index into branch names."""
 
     acct: np.ndarray
-    ts: np.ndarray  # seconds after local midnight
+    ts: np.ndarray  # elapsed seconds from the start of the business date (see ``Clock``)
     amount: np.ndarray  # cents > 0
     credit: np.ndarray
     channel: np.ndarray
@@ -193,7 +194,9 @@ def _file_order(e: dict) -> dict:
     return out
 
 
-def post_day(bank: Bank, rng: np.random.Generator, day: date, n_target: int) -> tuple[LedgerDay, dict]:
+def post_day(
+    bank: Bank, rng: np.random.Generator, day: date, n_target: int, clock: Clock
+) -> tuple[LedgerDay, dict]:
     """Entries of ``day`` (balances of ``bank`` are advanced); also returns day statistics."""
     opened = np.array([d <= day for d in bank.acc_open])
     usable = (bank.acc_status == ref.ACTIVE) & opened
@@ -216,7 +219,7 @@ def post_day(bank: Bank, rng: np.random.Generator, day: date, n_target: int) -> 
             _entries(
                 len(payout),
                 acct=payout,
-                ts=rng.integers(9 * 3600, 17 * 3600, len(payout)),
+                ts=clock.from_wall(rng.integers(9 * 3600, 17 * 3600, len(payout))),
                 amount=bank.balance[payout],
                 credit=False,
                 channel=ref.BRANCH,
@@ -296,7 +299,7 @@ def post_day(bank: Bank, rng: np.random.Generator, day: date, n_target: int) -> 
     ts = np.zeros(n_target, np.int64)
     for ch, prof in HOURS.items():
         idx = np.flatnonzero(channel == ch)
-        ts[idx] = rng.choice(24, len(idx), p=prof) * 3600 + rng.integers(0, 3600, len(idx))
+        ts[idx] = clock.draw(rng, prof, len(idx))[1]
     cp = np.isin(ttype, (ref.TRANSFER, ref.PAYMENT, ref.LOAN_REPAYMENT))
     cp_acct = np.where(cp, rng.integers(10**15, 10**16, n_target), -1)
     cp_bank = np.where(cp, rng.choice(len(ref.BANKS), n_target, p=ref.BANK_WEIGHTS), -1)
@@ -347,7 +350,7 @@ def post_day(bank: Bank, rng: np.random.Generator, day: date, n_target: int) -> 
                     _entries(
                         len(sel),
                         acct=sel,
-                        ts=23 * 3600 + 50 * 60 + rng.integers(0, 540, len(sel)),
+                        ts=clock.from_wall(23 * 3600 + 50 * 60 + rng.integers(0, 540, len(sel))),
                         amount=amt[sel],
                         credit=cr,
                         channel=ref.SYSTEM,
@@ -400,7 +403,7 @@ def post_day(bank: Bank, rng: np.random.Generator, day: date, n_target: int) -> 
     cand = np.flatnonzero(
         ~e["credit"]
         & np.isin(e["ttype"], (ref.CARD_PURCHASE, ref.PAYMENT, ref.WITHDRAWAL))
-        & (e["ts"] < 86000)
+        & (e["ts"] < clock.length - 400)
     )
     n_rev = min(n_rev, len(cand))
     if n_rev:
@@ -408,7 +411,7 @@ def post_day(bank: Bank, rng: np.random.Generator, day: date, n_target: int) -> 
         rev = _entries(
             n_rev,
             acct=e["acct"][orig],
-            ts=np.minimum(86399, e["ts"][orig] + rng.integers(60, 4 * 3600, n_rev)),
+            ts=np.minimum(clock.length - 1, e["ts"][orig] + rng.integers(60, 4 * 3600, n_rev)),
             amount=e["amount"][orig],
             credit=True,
             channel=e["channel"][orig],
