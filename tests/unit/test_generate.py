@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import zlib
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ import pytest
 
 from cdw.generate import generate_landing
 from cdw.landing import contract
-from cdw.landing.files import inspect_file, read_manifest
+from cdw.landing.files import FileFault, inspect_file, read_manifest
 from cdw.landing.readers import read_file
 from cdw.landing.records import Context
 
@@ -473,34 +474,41 @@ def _calls_of(d: Path) -> list[dict]:
     return [json.loads(line) for line in _text(_named(d, "calls")).splitlines()]
 
 
-def _loader_verdict(root: Path, work: Path) -> dict[str, dict[str, tuple[int, list[str]]]]:
+def _loader_verdict(root: Path, work: Path) -> dict:
     """What the loader's file and record checks (no database) make of every drop, dates in order:
-    {date: {file: (records read, reasons of those set aside)}}. Duplicates across dates are not judged."""
+    {date: {file: (records read, reasons of those set aside)}}, or {date: fault code} for a date
+    whose load fails. Duplicate ids are not judged (the database finds them)."""
     verdict, snapshot_ids = {}, {}
     for d in _days(root):
         day = date.fromisoformat(d.name)
-        manifest = read_manifest(d, day, contract.DEFAULT_TIMEZONE)
-        files = verdict[d.name] = {}
-        for src in contract.SOURCE_FILES:  # snapshots before the files that refer to them
-            entry = manifest.files.get(src.entity)
-            if entry is None:
-                continue
-            inspected = inspect_file(d, entry, day, work / f"{src.entity}.txt", 1 << 30)
-            ctx = Context(day, manifest.timezone, 4096)
-            ctx.reference_ids = {entity: snapshot_ids[entity] for _, entity in src.references}
-            parsed = read_file(inspected, ctx, lambda _chunk: None, load_id=1)
-            files[entry.name] = (parsed.rows_read, sorted({r for a in parsed.set_aside for r in a.reasons}))
-            if src.is_snapshot:
-                snapshot_ids[src.entity] = parsed.good_ids.all_ids()
+        files, ids = {}, dict(snapshot_ids)  # a date that fails leaves the snapshots in force
+        try:
+            manifest = read_manifest(d, day, contract.DEFAULT_TIMEZONE)
+            for src in contract.SOURCE_FILES:  # snapshots before the files that refer to them
+                entry = manifest.files.get(src.entity)
+                if entry is None:
+                    continue
+                inspected = inspect_file(d, entry, day, work / f"{src.entity}.txt", 1 << 30)
+                ctx = Context(day, manifest.timezone, 4096)
+                ctx.reference_ids = {entity: ids[entity] for _, entity in src.references}
+                parsed = read_file(inspected, ctx, lambda _chunk: None, load_id=1)
+                files[entry.name] = (parsed.rows_read, Counter(r for a in parsed.set_aside for r in a.reasons))
+                if src.is_snapshot:
+                    ids[src.entity] = parsed.good_ids.all_ids()
+        except FileFault as fault:
+            verdict[d.name] = fault.code
+            continue
+        verdict[d.name], snapshot_ids = files, ids
     return verdict
 
 
 def _assert_loads_clean(root: Path, work: Path) -> None:
     for day, files in _loader_verdict(root, work).items():
         manifest = json.loads((root / day / "_manifest.json").read_text())
+        assert isinstance(files, dict), (day, files)
         for name, (read, reasons) in files.items():
             assert read == manifest["files"][name]["rows"], (day, name)
-            assert reasons == [], (day, name)
+            assert reasons == Counter(), (day, name)
 
 
 def _assert_true_local_times(root: Path, zone_name: str) -> list[datetime]:
@@ -559,3 +567,57 @@ def test_timestamps_are_true_instants_of_the_zone(tmp_path, zone, day, repeated_
     if day.day == 31:
         tx = _csv(_named(out / day.isoformat(), "transactions"))
         assert (tx.channel == "SYSTEM").sum() > 0  # month-end interest and fees, still on the date
+
+
+def test_dates_far_back_and_ahead(tmp_path):
+    for zone, start, end in [
+        ("Asia/Shanghai", date(1994, 1, 27), date(1994, 2, 2)),
+        ("America/New_York", date(2031, 3, 9), date(2031, 3, 9)),  # a DST day too
+        ("Europe/Prague", date(1999, 12, 30), date(2000, 1, 2)),  # across a year boundary
+    ]:
+        out = tmp_path / start.isoformat()
+        generate_landing(out, start, end, seed=9, timezone=zone, **TINY)
+        _assert_true_local_times(out, zone)
+        _assert_loads_clean(out, tmp_path)
+        agents = None
+        for d in _days(out):
+            day = d.name
+            oldest = f"{int(day[:4]) - 120}{day[4:]}"
+            customers = _csv(d / "customers.csv")
+            assert (customers.birth_date <= day).all() and (customers.birth_date > oldest).all()
+            assert (customers.join_date <= day).all() and (customers.birth_date < customers.join_date).all()
+            accounts = _csv(d / "accounts.csv")
+            closed = accounts[accounts.close_date != ""]
+            assert (accounts.open_date <= day).all()
+            assert (closed.close_date >= closed.open_date).all() and (closed.close_date <= day).all()
+            if (d / "agents.csv").exists():
+                agents = _csv(d / "agents.csv")
+            assert (agents.hire_date <= day).all()
+            tx, calls = _csv(_named(d, "transactions")), _calls_of(d)
+            assert tx.txn_id.str.startswith(f"T{day.replace('-', '')}").all()
+            assert all(c["call_id"].startswith(f"CL{day.replace('-', '')}") for c in calls)
+            assert {c["campaign_id"][4:8] for c in calls if c["campaign_id"]} <= {day[:4]}
+
+
+def test_defects_far_back_get_exactly_the_expected_reasons_from_the_loader(tmp_path):
+    out = tmp_path / "landing"
+    generate_landing(
+        out, date(1994, 1, 25), date(1994, 2, 2), seed=11, defects=True,
+        customers=300, agents=20, transactions_per_day=1500, calls_per_day=250,
+    )  # fmt: skip
+    verdict = _loader_verdict(out, tmp_path)
+    for day, want in json.loads((out / "_expected.json").read_text())["dates"].items():
+        if "fault" in want and want["fault"]["code"] != contract.FAULT_THRESHOLD:  # (a share, judged later)
+            assert verdict[day] == want["fault"]["code"], day
+            continue
+        for name, counts in want["files"].items():
+            reasons = Counter({r: n for r, n in counts["reasons"].items() if not r.startswith("duplicate_id")})
+            assert verdict[day][name] == (counts["rows_read"], reasons), (day, name)
+
+
+def test_dates_and_zones_the_generator_cannot_write_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="local mean time"):  # +08:05:43 until 1901
+        generate_landing(tmp_path, date(1899, 12, 30), date(1900, 1, 2))
+    with pytest.raises(ValueError, match="outside the dates"):
+        generate_landing(tmp_path, date(999, 12, 31), date(1000, 1, 2))
+    assert not any(tmp_path.iterdir())  # refused before anything is written

@@ -33,6 +33,8 @@ from .writer import Raw, sha256_of, write_csv, write_jsonl, write_manifest
 __all__ = ["GenerateResult", "generate_landing"]
 
 MAX_DAYS = 3660
+# 4-digit years (ids, ISO text) and room for customers born up to ~100 years before the first date
+FIRST_DATE, LAST_DATE = date(1000, 1, 1), date(9998, 12, 31)
 DEFECT_DATES_MIN = 8  # the last 7 dates carry one file fault each, at least one date before them
 _OWN_FILES = [
     "transactions.csv", "transactions.csv.gz", "calls.jsonl", "calls.jsonl.gz", "customers.csv",
@@ -53,6 +55,10 @@ def _check_args(out, start, end, customers, agents, tpd, cpd, timezone, defects)
     for name, value in (("start", start), ("end", end)):
         if not isinstance(value, date) or isinstance(value, datetime):
             raise ValueError(f"{name} must be a date, got {value!r}")
+        if not FIRST_DATE <= value <= LAST_DATE:
+            raise ValueError(
+                f"{name} {value} is outside the dates the generator writes, {FIRST_DATE}..{LAST_DATE}"
+            )
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     days = (end - start).days + 1
