@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cdw.cli import EXIT_OK, EXIT_USAGE, main
 from cdw.generate import generate_landing
 from cdw.landing import contract
 from cdw.landing.files import FileFault, inspect_file, read_manifest
@@ -620,4 +621,92 @@ def test_dates_and_zones_the_generator_cannot_write_are_refused(tmp_path):
         generate_landing(tmp_path, date(1899, 12, 30), date(1900, 1, 2))
     with pytest.raises(ValueError, match="outside the dates"):
         generate_landing(tmp_path, date(999, 12, 31), date(1000, 1, 2))
+    with pytest.raises(ValueError, match="weekday"):
+        generate_landing(tmp_path, date(2026, 3, 2), date(2026, 3, 2), closed_days=["FUNDAY"])
+    with pytest.raises(ValueError, match="closed on 2026-03-08"):
+        generate_landing(
+            tmp_path, date(2026, 3, 2), date(2026, 3, 10), defects=True, closed_days=["SUN"],
+            customers=300, agents=20, transactions_per_day=1500, calls_per_day=250,
+        )  # fmt: skip
     assert not any(tmp_path.iterdir())  # refused before anything is written
+
+
+def test_closed_days_have_an_empty_calls_file_and_the_usual_ledger(tmp_path):
+    args = dict(seed=5, customers=150, agents=16, transactions_per_day=800, calls_per_day=200)
+    start, end = date(2026, 3, 6), date(2026, 3, 9)  # Friday to Monday
+    generate_landing(tmp_path / "open", start, end, **args)
+    generate_landing(tmp_path / "closed", start, end, closed_days=[date(2026, 3, 9), "sun"], **args)
+    closed = {"2026-03-08", "2026-03-09"}
+    open_files, closed_files = _file_digests(tmp_path / "open"), _file_digests(tmp_path / "closed")
+    assert open_files.keys() == closed_files.keys()
+    changed = {f for f in open_files if open_files[f] != closed_files[f]}
+    assert changed == {f"{d}/{name}" for d in closed for name in ("calls.jsonl.gz", "_manifest.json")}
+    for d in closed:
+        drop = tmp_path / "closed" / d
+        assert gzip.decompress((drop / "calls.jsonl.gz").read_bytes()) == b""
+        entry = json.loads((drop / "_manifest.json").read_text())["files"]["calls.jsonl.gz"]
+        digest = hashlib.sha256((drop / "calls.jsonl.gz").read_bytes()).hexdigest()
+        assert entry == {"rows": 0, "sha256": digest}
+    _assert_loads_clean(tmp_path / "closed", tmp_path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_zero_volumes_write_valid_empty_files(tmp_path, gz):
+    out = tmp_path / "landing"
+    generate_landing(
+        out, date(2026, 3, 30), date(2026, 3, 31), gzip=gz, customers=50, agents=5,
+        transactions_per_day=0, calls_per_day=0,
+    )  # fmt: skip
+    suffix = ".gz" if gz else ""
+    for d in _days(out):
+        files = json.loads((d / "_manifest.json").read_text())["files"]
+        for name, text in ((f"transactions.csv{suffix}", ",".join(contract.TRANSACTIONS.column_names) + "\n"),
+                           (f"calls.jsonl{suffix}", "")):  # no month-end interest either
+            assert _text(d / name) == text
+            assert files[name] == {"rows": 0, "sha256": hashlib.sha256((d / name).read_bytes()).hexdigest()}
+        assert files["customers.csv"]["rows"] >= 50
+    _assert_loads_clean(out, tmp_path)
+
+
+def test_a_minimal_bank(tmp_path):
+    out = tmp_path / "landing"
+    generate_landing(
+        out, date(2026, 3, 27), date(2026, 4, 1), customers=1, agents=1,
+        transactions_per_day=500, calls_per_day=100,
+    )  # fmt: skip
+    first = _days(out)[0]
+    assert len(_csv(first / "agents.csv")) >= 1 and len(_csv(first / "customers.csv")) >= 1
+    _assert_true_local_times(out, "Asia/Shanghai")
+    _assert_loads_clean(out, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--closed-days", "FUNDAY"], "--closed-days: 'FUNDAY' is neither a date YYYY-MM-DD nor a weekday"),
+        (["--closed-days", "2026-02-30"], "--closed-days: '2026-02-30' is neither"),
+        (["--closed-days", "2026-03-08,,SUN"], "--closed-days: an empty item"),
+        (["--calls-per-day", "-1"], "--calls-per-day: must be 0 or more"),
+        (["--transactions-per-day", "1.5"], "--transactions-per-day: not a whole number"),
+        (["--agents", "0"], "--agents: must be greater than 0"),
+        (["--timezone", "Mars/Olympus"], "unknown time zone"),
+        (["--defects", "--closed-days", "SUN"], "defects need"),
+    ],
+)
+def test_bad_generate_options_exit_2_with_one_line(tmp_path, capsys, option, message):
+    argv = ["generate", "--out", str(tmp_path / "x"), "--start", "2026-03-02", "--end", "2026-03-09"]
+    assert main(argv + option) == EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "x").exists()
+
+
+def test_generate_command_writes_empty_and_closed_days(tmp_path, capsys):
+    argv = ["generate", "--out", str(tmp_path), "--start", "2026-03-07", "--end", "2026-03-08",
+            "--customers", "1", "--agents", "1", "--transactions-per-day", "0", "--calls-per-day", "50",
+            "--closed-days", "sat", "--closed-days", "2026-12-25", "--no-gzip"]  # fmt: skip
+    assert main(argv) == EXIT_OK
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("wrote 2 drops")
+    assert (tmp_path / "2026-03-07" / "calls.jsonl").read_bytes() == b""
+    assert (tmp_path / "2026-03-08" / "calls.jsonl").read_bytes() != b""
+    assert len((tmp_path / "2026-03-08" / "transactions.csv").read_bytes().splitlines()) == 1

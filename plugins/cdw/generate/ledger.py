@@ -194,13 +194,28 @@ def _file_order(e: dict) -> dict:
     return out
 
 
+def _empty_day(bank: Bank) -> LedgerDay:
+    e = _entries(0)
+    return LedgerDay(
+        **{k: e[k] for k in ("acct", "ts", "amount", "credit", "channel", "ttype", "cp_acct", "cp_bank")},
+        branch=np.zeros(0, np.int64),
+        reverses=e["reverses"],
+        balance_after=np.zeros(0, np.int64),
+        branches=sorted(set(bank.acc_branch)),
+    )
+
+
 def post_day(
     bank: Bank, rng: np.random.Generator, day: date, n_target: int, clock: Clock
 ) -> tuple[LedgerDay, dict]:
-    """Entries of ``day`` (balances of ``bank`` are advanced); also returns day statistics."""
+    """Entries of ``day`` (balances of ``bank`` are advanced); also returns day statistics.
+
+    ``n_target`` 0: a day without ledger entries at all (nothing closes, nothing is posted)."""
+    stats = {"closures": 0, "flipped": 0, "interest": 0, "fees": 0, "reversals": 0}
+    if n_target == 0:
+        return _empty_day(bank), stats
     opened = np.array([d <= day for d in bank.acc_open])
     usable = (bank.acc_status == ref.ACTIVE) & opened
-    stats = {"closures": 0, "flipped": 0, "interest": 0, "fees": 0, "reversals": 0}
     parts = []
 
     # accounts closed today: the balance is paid out and nothing else posts on them
