@@ -37,6 +37,38 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text}")
+    return value
+
+
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+
+
+def _closed_days(text: str) -> list:
+    """Comma-separated dates YYYY-MM-DD and weekday names MON..SUN (any case)."""
+    out = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            raise argparse.ArgumentTypeError(f"an empty item in {text!r} (a stray comma?)")
+        if item.upper() in WEEKDAYS:
+            out.append(item.upper())
+            continue
+        try:
+            out.append(_date(item))
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is neither a date YYYY-MM-DD nor a weekday MON, TUE, WED, THU, FRI, SAT, SUN"
+            ) from None
+    return out
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse exits 2 too, but prints usage noise first
         raise UsageError(f"{self.prog}: {message}")
@@ -54,9 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=42, help="random seed (same seed, same files)")
     gen.add_argument("--customers", type=_positive_int, default=2000, help="customers in the master")
     gen.add_argument("--agents", type=_positive_int, default=60, help="agents on the roster")
-    gen.add_argument("--transactions-per-day", type=_positive_int, default=6000)
-    gen.add_argument("--calls-per-day", type=_positive_int, default=900)
-    gen.add_argument("--timezone", default="Asia/Shanghai", help="the bank's IANA time zone")
+    gen.add_argument("--transactions-per-day", type=_count, default=6000,
+                     help="ledger entries on an average day; 0: no ledger entries (header-only files)")
+    gen.add_argument("--calls-per-day", type=_count, default=900,
+                     help="calls on an average day; 0: no calls (empty calls files)")
+    gen.add_argument(
+        "--closed-days", type=_closed_days, action="extend", default=[], metavar="DAYS",
+        help="days the contact centre is closed: comma-separated dates YYYY-MM-DD and/or weekdays "
+        "MON..SUN, e.g. 2026-12-25,SUN (may be given more than once). Those dates get an empty "
+        "calls file; the ledger and master data are as on any other day",
+    )
+    gen.add_argument("--timezone", default="Asia/Shanghai",
+                     help="the bank's IANA time zone; each timestamp carries the zone's offset at its instant")
     gen.add_argument("--no-gzip", action="store_true", help="write transactions and calls uncompressed")
     gen.add_argument(
         "--defects",
@@ -118,6 +159,7 @@ def _generate(generate_landing, args):
         timezone=args.timezone,
         gzip=not args.no_gzip,
         defects=args.defects,
+        closed_days=args.closed_days,
         progress=_progress,
     )
 

@@ -7,15 +7,21 @@ import hashlib
 import io
 import json
 import zlib
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from cdw.cli import EXIT_OK, EXIT_USAGE, main
 from cdw.generate import generate_landing
 from cdw.landing import contract
+from cdw.landing.files import FileFault, inspect_file, read_manifest
+from cdw.landing.readers import read_file
+from cdw.landing.records import Context
 
 START, END = date(2026, 3, 27), date(2026, 4, 2)  # a weekend and a month end
 SMALL = dict(customers=600, agents=30, transactions_per_day=3000, calls_per_day=400)
@@ -395,3 +401,312 @@ def test_other_time_zone_offsets(tmp_path):
     assert {ts[-6:] for ts in tx.txn_ts} <= {"-05:00", "-04:00"}
     local = [datetime.fromisoformat(ts).date() for ts in tx.txn_ts]
     assert set(local) == {date(2026, 3, 8)}
+
+
+# ---- output of the default options is pinned ----------------------------------------------
+
+# sha256 of every file of two default drops (seed 42, default scale, Asia/Shanghai, gzip), taken
+# with the generator as it was before zones, date ranges and empty days were generalised: a change
+# here changes what every existing seed writes
+DEFAULT_DROP_SHA256 = {
+    "2026-03-30/_manifest.json": "d5eed0d30844f3a26adcbb7b379a4c0380b7cbc57aa60680f0aeb137c1053bca",
+    "2026-03-30/accounts.csv": "7558f9d221cf10899a0ff4a786bdb36c5492f19cf659da5ba80957a0fccdfe1a",
+    "2026-03-30/agents.csv": "5c1775935f75f50421b2d9aa50b03aaabcb4d152b055dd46eee4c8cf5b888920",
+    "2026-03-30/calls.jsonl.gz": "f44cb282c3cf507140073ae9af5d668735a589c6db6e62277d67e35945dde21f",
+    "2026-03-30/customers.csv": "16fcf5dbd0b3c688942b60a17b52b039c6d294ec1600a35eefa8bdbd94345260",
+    "2026-03-30/transactions.csv.gz": "6e9bc1a4d96536928d623cedf121068c9c017e1291fd6a667bb16ec2d4b217ff",
+    "2026-03-31/_manifest.json": "f735200b16a40777a793434a7312e810edd42b8ae89884a52daf1ae035950ec0",
+    "2026-03-31/accounts.csv": "23ad841e4613ab6a98c1271e943061cdf9dfca98d55c3b5922fe0b4c96c32590",
+    "2026-03-31/agents.csv": "5c1775935f75f50421b2d9aa50b03aaabcb4d152b055dd46eee4c8cf5b888920",
+    "2026-03-31/calls.jsonl.gz": "094b772b8b96d8d8320d9ca084624efd618b93b9a151332f7e31ab175dcbb76a",
+    "2026-03-31/customers.csv": "9a895c1fe9da667b3a923e87c66dde83e42c1165b34b06b29e7ed94bc01f3983",
+    "2026-03-31/transactions.csv.gz": "cc1560538b68a8743f2a9dd15d76ed655c43628f44ac2b4e7565f09c067bdaeb",
+}
+# the same .gz files decompressed: tells a change of the text from a zlib that compresses differently
+DEFAULT_DROP_TEXT_SHA256 = {
+    "2026-03-30/calls.jsonl.gz": "cebed6b3b05672630938d714bf1267eb20f7361d0aa7193b2ee221e0bac04e6a",
+    "2026-03-30/transactions.csv.gz": "9173df4a86a799f5cfe2173deea034f7d549a3408da76b81fb4fa5e24092fa97",
+    "2026-03-31/calls.jsonl.gz": "a7760a0ac0eaeb4c5e11e7e1f2d5f3e2b583d279e9a4325866513c97e24f7736",
+    "2026-03-31/transactions.csv.gz": "fbe4fa569bd5ff0eee471f738490cd731d8266e79e65115d8960754be618c037",
+}
+# sha256 over "<path> <sha256>\n" of every file (sorted) of the module's fixtures, taken the same way
+LANDING_FIXTURE_SHA256 = "fe2d7f17e4c5a4639cd4bbd06e815755d8b726deb7318649b9ad3ac5bab2e005"
+DEFECTS_FIXTURE_SHA256 = "f94be1a23f49604bbd748a0d54323ab687a7998f128b5d7c4b4828f42757f27f"
+
+
+def _file_digests(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _digest_of(digests: dict[str, str]) -> str:
+    return hashlib.sha256("".join(f"{p} {h}\n" for p, h in sorted(digests.items())).encode()).hexdigest()
+
+
+def test_default_options_write_the_same_bytes_as_before(tmp_path):
+    generate_landing(tmp_path, date(2026, 3, 30), date(2026, 3, 31))  # a Monday and a month end
+    text = {
+        name: hashlib.sha256(gzip.decompress((tmp_path / name).read_bytes())).hexdigest()
+        for name in DEFAULT_DROP_TEXT_SHA256
+    }
+    assert text == DEFAULT_DROP_TEXT_SHA256  # the generated text itself
+    assert _file_digests(tmp_path) == DEFAULT_DROP_SHA256, "same text: has zlib (level 3) changed?"
+
+
+def test_fixtures_write_the_same_bytes_as_before(landing, defective):
+    assert _digest_of(_file_digests(landing)) == LANDING_FIXTURE_SHA256
+    assert _digest_of(_file_digests(defective)) == DEFECTS_FIXTURE_SHA256
+
+
+# ---- any zone, any date, empty days ----------------------------------------------------------
+
+CALL_TS = ("ivr_entry_ts", "ivr_exit_ts", "queue_entry_ts", "queue_exit_ts", "answer_ts", "end_ts")
+TINY = dict(customers=150, agents=16, transactions_per_day=3000, calls_per_day=600)
+
+
+def _named(d: Path, stem: str) -> Path:
+    return next(p for p in d.iterdir() if p.name.startswith(stem))
+
+
+def _calls_of(d: Path) -> list[dict]:
+    return [json.loads(line) for line in _text(_named(d, "calls")).splitlines()]
+
+
+def _loader_verdict(root: Path, work: Path) -> dict:
+    """What the loader's file and record checks (no database) make of every drop, dates in order:
+    {date: {file: (records read, reasons of those set aside)}}, or {date: fault code} for a date
+    whose load fails. Duplicate ids are not judged (the database finds them)."""
+    verdict, snapshot_ids = {}, {}
+    for d in _days(root):
+        day = date.fromisoformat(d.name)
+        files, ids = {}, dict(snapshot_ids)  # a date that fails leaves the snapshots in force
+        try:
+            manifest = read_manifest(d, day, contract.DEFAULT_TIMEZONE)
+            for src in contract.SOURCE_FILES:  # snapshots before the files that refer to them
+                entry = manifest.files.get(src.entity)
+                if entry is None:
+                    continue
+                inspected = inspect_file(d, entry, day, work / f"{src.entity}.txt", 1 << 30)
+                ctx = Context(day, manifest.timezone, 4096)
+                ctx.reference_ids = {entity: ids[entity] for _, entity in src.references}
+                parsed = read_file(inspected, ctx, lambda _chunk: None, load_id=1)
+                files[entry.name] = (parsed.rows_read, Counter(r for a in parsed.set_aside for r in a.reasons))
+                if src.is_snapshot:
+                    ids[src.entity] = parsed.good_ids.all_ids()
+        except FileFault as fault:
+            verdict[d.name] = fault.code
+            continue
+        verdict[d.name], snapshot_ids = files, ids
+    return verdict
+
+
+def _assert_loads_clean(root: Path, work: Path) -> None:
+    for day, files in _loader_verdict(root, work).items():
+        manifest = json.loads((root / day / "_manifest.json").read_text())
+        assert isinstance(files, dict), (day, files)
+        for name, (read, reasons) in files.items():
+            assert read == manifest["files"][name]["rows"], (day, name)
+            assert reasons == Counter(), (day, name)
+
+
+def _assert_true_local_times(root: Path, zone_name: str) -> list[datetime]:
+    """Every timestamp names a wall-clock time the zone has, with the zone's offset at that
+    instant; ledger entries and IVR entries fall on the business date. Returns the timestamps."""
+    zone = ZoneInfo(zone_name)
+    seen = []
+    for d in _days(root):
+        day = date.fromisoformat(d.name)
+        manifest = json.loads((d / "_manifest.json").read_text())
+        assert manifest["timezone"] == zone_name
+        stamps = [("generated_at", manifest["generated_at"])]
+        stamps += [("txn_ts", t) for t in _csv(_named(d, "transactions")).txn_ts]
+        calls = _calls_of(d)
+        stamps += [(f, c[f]) for c in calls for f in CALL_TS if c[f] is not None]
+        for field_name, text in stamps:
+            ts = datetime.fromisoformat(text)
+            local = ts.astimezone(zone)
+            assert ts.utcoffset() == local.utcoffset(), (field_name, text, local.isoformat())
+            assert ts.replace(tzinfo=None) == local.replace(tzinfo=None), (field_name, text)
+            if field_name in ("txn_ts", "ivr_entry_ts"):
+                assert local.date() == day, (field_name, text)
+            seen.append(ts)
+        for c in calls:  # in time, whatever the text says
+            t = {f: datetime.fromisoformat(c[f]) for f in CALL_TS if c[f] is not None}
+            assert all(t["end_ts"] >= v for v in t.values()) and t["ivr_exit_ts"] >= t["ivr_entry_ts"], c
+    return seen
+
+
+# (zone, business date, local hour that occurs twice on a fall-back day)
+ZONE_DAYS = [
+    ("Europe/Prague", date(2026, 3, 29), None),  # 02:00 -> 03:00
+    ("Europe/Prague", date(2026, 10, 25), 2),  # 03:00 -> 02:00
+    ("Europe/Prague", date(2024, 3, 31), None),  # spring forward on a month end: interest at 23:50
+    ("America/New_York", date(2026, 3, 8), None),
+    ("America/New_York", date(2026, 11, 1), 1),
+    ("Asia/Shanghai", date(1991, 9, 15), 1),  # the default zone kept summer time 1986-1991
+    ("Asia/Kolkata", date(2026, 3, 8), None),  # +05:30
+    ("Asia/Kathmandu", date(2026, 10, 25), None),  # +05:45
+]
+
+
+@pytest.mark.parametrize(("zone", "day", "repeated_hour"), ZONE_DAYS, ids=lambda v: str(v))
+def test_timestamps_are_true_instants_of_the_zone(tmp_path, zone, day, repeated_hour):
+    out = tmp_path / "landing"
+    generate_landing(out, day, day, seed=5, timezone=zone, **TINY)
+    stamps = _assert_true_local_times(out, zone)
+    _assert_loads_clean(out, tmp_path)
+    local = [ts.astimezone(ZoneInfo(zone)) for ts in stamps]
+    offsets = {ts.utcoffset() for ts in local if ts.date() == day}
+    start, end = (datetime.combine(d, datetime.min.time(), ZoneInfo(zone)) for d in (day, day + timedelta(1)))
+    hours = (end.timestamp() - start.timestamp()) / 3600  # (aware datetimes of one zone subtract naively)
+    assert len(offsets) == (1 if hours == 24 else 2)
+    if repeated_hour is not None:  # both occurrences of the repeated hour are used
+        assert {ts.utcoffset() for ts in local if ts.date() == day and ts.hour == repeated_hour} == offsets
+    if day.day == 31:
+        tx = _csv(_named(out / day.isoformat(), "transactions"))
+        assert (tx.channel == "SYSTEM").sum() > 0  # month-end interest and fees, still on the date
+
+
+def test_dates_far_back_and_ahead(tmp_path):
+    for zone, start, end in [
+        ("Asia/Shanghai", date(1994, 1, 27), date(1994, 2, 2)),
+        ("America/New_York", date(2031, 3, 9), date(2031, 3, 9)),  # a DST day too
+        ("Europe/Prague", date(1999, 12, 30), date(2000, 1, 2)),  # across a year boundary
+    ]:
+        out = tmp_path / start.isoformat()
+        generate_landing(out, start, end, seed=9, timezone=zone, **TINY)
+        _assert_true_local_times(out, zone)
+        _assert_loads_clean(out, tmp_path)
+        agents = None
+        for d in _days(out):
+            day = d.name
+            oldest = f"{int(day[:4]) - 120}{day[4:]}"
+            customers = _csv(d / "customers.csv")
+            assert (customers.birth_date <= day).all() and (customers.birth_date > oldest).all()
+            assert (customers.join_date <= day).all() and (customers.birth_date < customers.join_date).all()
+            accounts = _csv(d / "accounts.csv")
+            closed = accounts[accounts.close_date != ""]
+            assert (accounts.open_date <= day).all()
+            assert (closed.close_date >= closed.open_date).all() and (closed.close_date <= day).all()
+            if (d / "agents.csv").exists():
+                agents = _csv(d / "agents.csv")
+            assert (agents.hire_date <= day).all()
+            tx, calls = _csv(_named(d, "transactions")), _calls_of(d)
+            assert tx.txn_id.str.startswith(f"T{day.replace('-', '')}").all()
+            assert all(c["call_id"].startswith(f"CL{day.replace('-', '')}") for c in calls)
+            assert {c["campaign_id"][4:8] for c in calls if c["campaign_id"]} <= {day[:4]}
+
+
+def test_defects_far_back_get_exactly_the_expected_reasons_from_the_loader(tmp_path):
+    out = tmp_path / "landing"
+    generate_landing(
+        out, date(1994, 1, 25), date(1994, 2, 2), seed=11, defects=True,
+        customers=300, agents=20, transactions_per_day=1500, calls_per_day=250,
+    )  # fmt: skip
+    verdict = _loader_verdict(out, tmp_path)
+    for day, want in json.loads((out / "_expected.json").read_text())["dates"].items():
+        if "fault" in want and want["fault"]["code"] != contract.FAULT_THRESHOLD:  # (a share, judged later)
+            assert verdict[day] == want["fault"]["code"], day
+            continue
+        for name, counts in want["files"].items():
+            reasons = Counter({r: n for r, n in counts["reasons"].items() if not r.startswith("duplicate_id")})
+            assert verdict[day][name] == (counts["rows_read"], reasons), (day, name)
+
+
+def test_dates_and_zones_the_generator_cannot_write_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="local mean time"):  # +08:05:43 until 1901
+        generate_landing(tmp_path, date(1899, 12, 30), date(1900, 1, 2))
+    with pytest.raises(ValueError, match="outside the dates"):
+        generate_landing(tmp_path, date(999, 12, 31), date(1000, 1, 2))
+    with pytest.raises(ValueError, match="weekday"):
+        generate_landing(tmp_path, date(2026, 3, 2), date(2026, 3, 2), closed_days=["FUNDAY"])
+    with pytest.raises(ValueError, match="closed on 2026-03-08"):
+        generate_landing(
+            tmp_path, date(2026, 3, 2), date(2026, 3, 10), defects=True, closed_days=["SUN"],
+            customers=300, agents=20, transactions_per_day=1500, calls_per_day=250,
+        )  # fmt: skip
+    assert not any(tmp_path.iterdir())  # refused before anything is written
+
+
+def test_closed_days_have_an_empty_calls_file_and_the_usual_ledger(tmp_path):
+    args = dict(seed=5, customers=150, agents=16, transactions_per_day=800, calls_per_day=200)
+    start, end = date(2026, 3, 6), date(2026, 3, 9)  # Friday to Monday
+    generate_landing(tmp_path / "open", start, end, **args)
+    generate_landing(tmp_path / "closed", start, end, closed_days=[date(2026, 3, 9), "sun"], **args)
+    closed = {"2026-03-08", "2026-03-09"}
+    open_files, closed_files = _file_digests(tmp_path / "open"), _file_digests(tmp_path / "closed")
+    assert open_files.keys() == closed_files.keys()
+    changed = {f for f in open_files if open_files[f] != closed_files[f]}
+    assert changed == {f"{d}/{name}" for d in closed for name in ("calls.jsonl.gz", "_manifest.json")}
+    for d in closed:
+        drop = tmp_path / "closed" / d
+        assert gzip.decompress((drop / "calls.jsonl.gz").read_bytes()) == b""
+        entry = json.loads((drop / "_manifest.json").read_text())["files"]["calls.jsonl.gz"]
+        digest = hashlib.sha256((drop / "calls.jsonl.gz").read_bytes()).hexdigest()
+        assert entry == {"rows": 0, "sha256": digest}
+    _assert_loads_clean(tmp_path / "closed", tmp_path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_zero_volumes_write_valid_empty_files(tmp_path, gz):
+    out = tmp_path / "landing"
+    generate_landing(
+        out, date(2026, 3, 30), date(2026, 3, 31), gzip=gz, customers=50, agents=5,
+        transactions_per_day=0, calls_per_day=0,
+    )  # fmt: skip
+    suffix = ".gz" if gz else ""
+    for d in _days(out):
+        files = json.loads((d / "_manifest.json").read_text())["files"]
+        for name, text in ((f"transactions.csv{suffix}", ",".join(contract.TRANSACTIONS.column_names) + "\n"),
+                           (f"calls.jsonl{suffix}", "")):  # no month-end interest either
+            assert _text(d / name) == text
+            assert files[name] == {"rows": 0, "sha256": hashlib.sha256((d / name).read_bytes()).hexdigest()}
+        assert files["customers.csv"]["rows"] >= 50
+    _assert_loads_clean(out, tmp_path)
+
+
+def test_a_minimal_bank(tmp_path):
+    out = tmp_path / "landing"
+    generate_landing(
+        out, date(2026, 3, 27), date(2026, 4, 1), customers=1, agents=1,
+        transactions_per_day=500, calls_per_day=100,
+    )  # fmt: skip
+    first = _days(out)[0]
+    assert len(_csv(first / "agents.csv")) >= 1 and len(_csv(first / "customers.csv")) >= 1
+    _assert_true_local_times(out, "Asia/Shanghai")
+    _assert_loads_clean(out, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--closed-days", "FUNDAY"], "--closed-days: 'FUNDAY' is neither a date YYYY-MM-DD nor a weekday"),
+        (["--closed-days", "2026-02-30"], "--closed-days: '2026-02-30' is neither"),
+        (["--closed-days", "2026-03-08,,SUN"], "--closed-days: an empty item"),
+        (["--calls-per-day", "-1"], "--calls-per-day: must be 0 or more"),
+        (["--transactions-per-day", "1.5"], "--transactions-per-day: not a whole number"),
+        (["--agents", "0"], "--agents: must be greater than 0"),
+        (["--timezone", "Mars/Olympus"], "unknown time zone"),
+        (["--defects", "--closed-days", "SUN"], "defects need"),
+    ],
+)
+def test_bad_generate_options_exit_2_with_one_line(tmp_path, capsys, option, message):
+    argv = ["generate", "--out", str(tmp_path / "x"), "--start", "2026-03-02", "--end", "2026-03-09"]
+    assert main(argv + option) == EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "x").exists()
+
+
+def test_generate_command_writes_empty_and_closed_days(tmp_path, capsys):
+    argv = ["generate", "--out", str(tmp_path), "--start", "2026-03-07", "--end", "2026-03-08",
+            "--customers", "1", "--agents", "1", "--transactions-per-day", "0", "--calls-per-day", "50",
+            "--closed-days", "sat", "--closed-days", "2026-12-25", "--no-gzip"]  # fmt: skip
+    assert main(argv) == EXIT_OK
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("wrote 2 drops")
+    assert (tmp_path / "2026-03-07" / "calls.jsonl").read_bytes() == b""
+    assert (tmp_path / "2026-03-08" / "calls.jsonl").read_bytes() != b""
+    assert len((tmp_path / "2026-03-08" / "transactions.csv").read_bytes().splitlines()) == 1

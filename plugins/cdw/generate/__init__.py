@@ -12,8 +12,9 @@ import itertools
 import json
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,14 +25,18 @@ from cdw.landing import contract as c
 from . import defects as dfx
 from . import reference as ref
 from .calls import CALL_FIELDS, call_volume_factor, day_calls
+from .clock import Clock, sub_minute_offset
 from .ledger import post_day, volume_factor
 from .population import ACCOUNT_COLUMNS, AGENT_COLUMNS, CUSTOMER_COLUMNS, build_bank, evolve
 from .rows import TXN_COLUMNS, ledger_chunks, ledger_row
-from .writer import Clock, Raw, sha256_of, write_csv, write_jsonl, write_manifest
+from .writer import Raw, sha256_of, write_csv, write_jsonl, write_manifest
 
 __all__ = ["GenerateResult", "generate_landing"]
 
 MAX_DAYS = 3660
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+# 4-digit years (ids, ISO text) and room for customers born up to ~100 years before the first date
+FIRST_DATE, LAST_DATE = date(1000, 1, 1), date(9998, 12, 31)
 DEFECT_DATES_MIN = 8  # the last 7 dates carry one file fault each, at least one date before them
 _OWN_FILES = [
     "transactions.csv", "transactions.csv.gz", "calls.jsonl", "calls.jsonl.gz", "customers.csv",
@@ -48,20 +53,37 @@ class GenerateResult:
     expected: dict = field(default_factory=dict)
 
 
-def _check_args(out, start, end, customers, agents, tpd, cpd, timezone, defects) -> ZoneInfo:
+def closed_days_of(items: Iterable) -> tuple[frozenset[date], frozenset[int]]:
+    """(dates, weekday numbers 0=MON) of the contact centre's closed days, from dates and MON..SUN."""
+    dates, weekdays = set(), set()
+    for item in items:
+        if isinstance(item, date) and not isinstance(item, datetime):
+            dates.add(item)
+        elif isinstance(item, str) and item.upper() in WEEKDAYS:
+            weekdays.add(WEEKDAYS.index(item.upper()))
+        else:
+            raise ValueError(f"closed day {item!r} is neither a date nor a weekday MON..SUN")
+    return frozenset(dates), frozenset(weekdays)
+
+
+def _check_args(out, start, end, customers, agents, tpd, cpd, timezone, defects, closed) -> ZoneInfo:
     for name, value in (("start", start), ("end", end)):
         if not isinstance(value, date) or isinstance(value, datetime):
             raise ValueError(f"{name} must be a date, got {value!r}")
+        if not FIRST_DATE <= value <= LAST_DATE:
+            raise ValueError(
+                f"{name} {value} is outside the dates the generator writes, {FIRST_DATE}..{LAST_DATE}"
+            )
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     days = (end - start).days + 1
     if days > MAX_DAYS:
         raise ValueError(f"at most {MAX_DAYS} business dates at a time, asked for {days}")
     for name, value, least in (
-        ("customers", customers, 10),
-        ("agents", agents, 3),
-        ("transactions_per_day", tpd, 1),
-        ("calls_per_day", cpd, 1),
+        ("customers", customers, 1),
+        ("agents", agents, 1),
+        ("transactions_per_day", tpd, 0),
+        ("calls_per_day", cpd, 0),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}")
@@ -69,6 +91,13 @@ def _check_args(out, start, end, customers, agents, tpd, cpd, timezone, defects)
         tz = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise ValueError(f"unknown time zone {timezone!r} (an IANA name such as Asia/Shanghai)") from None
+    for k in range(days + 1):  # local mean time (before ~1900-1970) has offsets with seconds
+        off = sub_minute_offset(tz, start + timedelta(days=k))
+        if off is not None:
+            raise ValueError(
+                f"{timezone} has a UTC offset of {off} on {start + timedelta(days=k)} (local mean time), "
+                "which timestamps with +hh:mm offsets cannot express; choose later dates"
+            )
     if Path(out).exists() and not Path(out).is_dir():
         raise ValueError(f"output {out} exists and is not a directory")
     if defects:
@@ -77,12 +106,22 @@ def _check_args(out, start, end, customers, agents, tpd, cpd, timezone, defects)
                 f"defects need at least {DEFECT_DATES_MIN} business dates (7 file faults on the last 7 "
                 f"dates and record defects before them), got {days}"
             )
+        if closed_on := [d for d in (start + timedelta(days=k) for k in range(days)) if _closed(d, closed)]:
+            raise ValueError(
+                f"defects need calls on every date (call defects, a calls file fault), but the contact "
+                f"centre is closed on {closed_on[0]}"
+                + (f" and {len(closed_on) - 1} more" if len(closed_on) > 1 else "")
+            )
         if tpd < 1500 or cpd < 200 or customers < 200:
             raise ValueError(
                 "defects need transactions_per_day >= 1500, calls_per_day >= 200 and customers >= 200 "
                 "so that every defect fits under the 1 % set-aside threshold"
             )
     return tz
+
+
+def _closed(day: date, closed: tuple[frozenset[date], frozenset[int]]) -> bool:
+    return day in closed[0] or day.weekday() in closed[1]
 
 
 def _spread(records: list, extras: list, rng: np.random.Generator) -> list:
@@ -137,11 +176,16 @@ def generate_landing(
     timezone: str = c.DEFAULT_TIMEZONE,
     gzip: bool = True,
     defects: bool = False,
+    closed_days: Iterable = (),
     progress=lambda msg: None,
 ) -> GenerateResult:
-    """Write one drop per business date from ``start`` to ``end`` into ``out``."""
+    """Write one drop per business date from ``start`` to ``end`` into ``out``.
+
+    ``closed_days``: dates and weekday names (MON..SUN) on which the contact centre is closed:
+    the calls file is empty, the ledger and master data are as on any day."""
+    closed = closed_days_of(closed_days)
     tz = _check_args(
-        out, start, end, customers, agents, transactions_per_day, calls_per_day, timezone, defects
+        out, start, end, customers, agents, transactions_per_day, calls_per_day, timezone, defects, closed
     )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -174,17 +218,26 @@ def generate_landing(
         },
         "dates": {},
     }
+    if closed[0] or closed[1]:
+        expected["generator"]["closed_days"] = [d.isoformat() for d in sorted(closed[0])] + [
+            WEEKDAYS[w] for w in sorted(closed[1])
+        ]
     total_tx = total_calls = 0
 
     for k, day in enumerate(dates):
         fault, fault_entity = faults.get(k, (None, None))
         evolve(bank, rng, day, roster_may_change=not defects or k < n_early - 1)
         clock = Clock(tz, day)
-        n_tx = max(1, round(transactions_per_day * volume_factor(day)))
-        ledger, _ = post_day(bank, rng, day, n_tx)
+        # a volume of 0 is a day without entries or calls; a date the zone skips has no instant
+        n_tx = max(1, round(transactions_per_day * volume_factor(day))) if transactions_per_day else 0
+        n_calls = max(1, round(calls_per_day * call_volume_factor(day))) if calls_per_day else 0
+        if clock.length == 0:
+            n_tx = n_calls = 0
+        ledger, _ = post_day(bank, rng, day, n_tx, clock)
         roster = bank.roster(day)
-        n_calls = max(1, round(calls_per_day * call_volume_factor(day)))
         calls = day_calls(bank, rng, day, n_calls, roster, clock)
+        if _closed(day, closed):  # drawn all the same: the other days stay as they would be
+            calls = []
         total_tx += len(ledger)
         total_calls += len(calls)
 
@@ -327,7 +380,7 @@ def generate_landing(
                 {
                     "business_date": day.isoformat(),
                     "timezone": timezone,
-                    "generated_at": Clock(tz, day).ts(86400 + 3600 + 600),  # 01:10 the next morning
+                    "generated_at": clock.at_wall(day + timedelta(days=1), time(1, 10)),  # next morning
                     "files": ordered,
                 },
             )

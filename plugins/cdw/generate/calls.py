@@ -9,8 +9,8 @@ from datetime import date
 import numpy as np
 
 from . import reference as ref
+from .clock import Clock
 from .population import Agent, Bank
-from .writer import Clock
 
 CALL_FIELDS = [
     "call_id", "direction", "customer_id", "caller_number", "service", "priority", "ivr_entry_ts",
@@ -104,21 +104,23 @@ def _on_shift(agent: Agent, day: date, sec: float) -> bool:
 def day_calls(
     bank: Bank, rng: np.random.Generator, day: date, n_target: int, roster: list[Agent], clock: Clock
 ):
-    """Calls that entered the IVR on ``day``, in ivr_entry order, as contract records."""
+    """Calls that entered the IVR on ``day``, in ivr_entry order, as contract records.
+
+    Times are elapsed seconds from the start of the date (``Clock``); a call may end the next day."""
     weekend = day.weekday() >= 5
     prof = np.array(_WEEKEND if weekend else _WEEKDAY)
     prof /= prof.sum()
     n_out = 0 if weekend else int(rng.binomial(n_target, 0.06))
     n_in = max(0, n_target - n_out)
-    hours_in = rng.choice(24, n_in, p=prof)
-    entries = list(hours_in * 3600 + rng.integers(0, 3600, n_in))
+    hours_in, entries = clock.draw(rng, prof, n_in)  # hour slots of the date, elapsed seconds
+    entries = list(entries)
     outbound = [False] * n_in
-    entries += list(rng.integers(10 * 3600, 18 * 3600, n_out))  # campaigns dial in office hours
+    entries += list(clock.from_wall(rng.integers(10 * 3600, 18 * 3600, n_out)))  # campaigns: office hours
     outbound += [True] * n_out
     order = np.argsort(np.array(entries, dtype=np.int64), kind="stable")
     # busier hours queue longer
-    load = np.bincount(hours_in, minlength=24).astype(float)
-    load_f = 0.3 + 2.2 * (load / max(1.0, load.max())) ** 1.5
+    load = np.bincount(hours_in, minlength=24 if clock.regular else len(clock.slot_hour)).astype(float)
+    load_f = 0.3 + 2.2 * (load / max(1.0, load.max(initial=0.0))) ** 1.5
 
     customers = bank.customers
     n_cust = len(customers)
@@ -178,14 +180,16 @@ def day_calls(
             outcome, t_end = "IVR_ONLY", t_ivr_exit
         else:
             q_entry = t_ivr_exit
-            base = 4 if out else (10 if service == "PREMIUM" else 28) * load_f[min(23, t0 // 3600)]
+            busy = load_f[min(len(load_f) - 1, t0 // 3600)]
+            base = 4 if out else (10 if service == "PREMIUM" else 28) * busy
             ready = q_entry + pr.expovariate(1 / base)
             patience = pr.expovariate(1 / (12 if out else (900 if service == "PREMIUM" else 420)))
             teams = ref.SERVICE_TEAMS[service]
-            minute = (q_entry % 86400) // 60
+            minute = q_entry // 60
             staff = staff_by_minute.get(minute)
-            if staff is None:
-                staff = staff_by_minute[minute] = [a for a in roster if _on_shift(a, day, minute * 60)]
+            if staff is None:  # shifts follow the wall clock
+                wall = clock.wall_seconds(minute * 60) % 86400
+                staff = staff_by_minute[minute] = [a for a in roster if _on_shift(a, day, wall)]
             team_staff = [a for a in staff if a.team in teams]
             pick, t_answer = None, None
             for group, delay in ((team_staff, 0), (staff, 60)):  # overflow to any team after a minute

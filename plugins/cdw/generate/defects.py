@@ -16,8 +16,9 @@ import numpy as np
 
 from cdw.landing import contract as c
 
+from .clock import Clock
 from .population import luhn_digit
-from .writer import Clock, Raw
+from .writer import Raw
 
 MAX_SHARE = 0.01  # the loader's default set-aside threshold
 
@@ -182,7 +183,9 @@ def _agent(x: Context, col: int, value: str) -> list[str]:
     return row
 
 
-# per file: (reason the loader must give, maker); the first ones cover every rule at small scale
+# per file: (reason the loader must give, maker); the first ones cover every rule at small scale.
+# Dates in them are years before the business date's (the same text for 2026 as ever): a record
+# must break only its own rule, not also lie after the business date.
 CATALOGUE = {
     "transactions": [
         ("unknown_reference:account_id", lambda x: _set(x.tx(), account_id=f"62179999{x.n():08d}")),
@@ -254,14 +257,14 @@ CATALOGUE = {
         ("duplicate_id:customer_id", lambda x: x.copy_of(x.customers, "customers")),
         ("malformed_record:line", lambda x: Raw(",".join(_new_customer(x)) + ",EXTRA")),
         ("missing_value:full_name", lambda x: _customer(x, 1, "")),
-        ("bad_value:birth_date", lambda x: _customer(x, 3, "1985-02-30")),
+        ("bad_value:birth_date", lambda x: _customer(x, 3, f"{x.day.year - 41}-02-30")),
         ("unknown_code:segment", lambda x: _customer(x, 8, "VIP")),
         ("unknown_code:kyc_status", lambda x: _customer(x, 10, "verified")),
         (
             "out_of_range:birth_date",
             lambda x: _customer(x, 3, x.day.replace(year=x.day.year - 125, day=1).isoformat()),
         ),
-        ("bad_value:join_date", lambda x: _customer(x, 9, "2019/05/12")),
+        ("bad_value:join_date", lambda x: _customer(x, 9, f"{x.day.year - 7}/05/12")),
         ("missing_value:city", lambda x: _customer(x, 5, "")),
         ("unknown_code:education", lambda x: _customer(x, 4, "MASTER")),
         ("bad_value:customer_id", lambda x: _customer(x, 0, f"C{'0' * 31}{x.n():04d}")),
@@ -269,7 +272,9 @@ CATALOGUE = {
     "accounts": [
         (
             "out_of_order:close_date",
-            lambda x: _account(x, open_date="2024-05-01", close_date="2024-04-01", status="CLOSED"),
+            lambda x: _account(
+                x, open_date=f"{x.day.year - 2}-05-01", close_date=f"{x.day.year - 2}-04-01", status="CLOSED"
+            ),
         ),
         ("unknown_reference:customer_id", lambda x: _account(x, customer_id=f"C8{x.n():08d}")),
         ("unknown_code:product", lambda x: _account(x, product="MORTGAGE")),
@@ -277,13 +282,13 @@ CATALOGUE = {
         ("malformed_record:line", lambda x: Raw(",".join(_new_account(x)[:-1]))),
         ("missing_value:branch_id", lambda x: _account(x, branch_id="")),
         ("unknown_code:currency", lambda x: _account(x, currency="RMB")),
-        ("bad_value:open_date", lambda x: _account(x, open_date="20240501")),
+        ("bad_value:open_date", lambda x: _account(x, open_date=f"{x.day.year - 2}0501")),
         ("unknown_code:status", lambda x: _account(x, status="OPEN")),
     ],
     "agents": [
         ("duplicate_id:agent_id", lambda x: x.copy_of(x.agents, "agents")),
         ("missing_value:team", lambda x: _agent(x, 2, "")),
-        ("bad_value:hire_date", lambda x: _agent(x, 4, "2023-13-01")),
+        ("bad_value:hire_date", lambda x: _agent(x, 4, f"{x.day.year - 3}-13-01")),
         ("malformed_record:line", lambda x: Raw(",".join(_agent(x, 3, "Shanghai")[:-1]))),
     ],
 }

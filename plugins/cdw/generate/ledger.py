@@ -14,6 +14,7 @@ from datetime import date
 import numpy as np
 
 from . import reference as ref
+from .clock import Clock
 from .population import Bank
 
 # share of ledger entries by channel, customer-initiated (SYSTEM comes on top at month end)
@@ -131,7 +132,7 @@ class LedgerDay:
     """A day's entries in file order; ``reverses`` is a row index, ``branch`` an index into branch names."""
 
     acct: np.ndarray
-    ts: np.ndarray  # seconds after local midnight
+    ts: np.ndarray  # elapsed seconds from the start of the business date (see ``Clock``)
     amount: np.ndarray  # cents > 0
     credit: np.ndarray
     channel: np.ndarray
@@ -193,11 +194,28 @@ def _file_order(e: dict) -> dict:
     return out
 
 
-def post_day(bank: Bank, rng: np.random.Generator, day: date, n_target: int) -> tuple[LedgerDay, dict]:
-    """Entries of ``day`` (balances of ``bank`` are advanced); also returns day statistics."""
+def _empty_day(bank: Bank) -> LedgerDay:
+    e = _entries(0)
+    return LedgerDay(
+        **{k: e[k] for k in ("acct", "ts", "amount", "credit", "channel", "ttype", "cp_acct", "cp_bank")},
+        branch=np.zeros(0, np.int64),
+        reverses=e["reverses"],
+        balance_after=np.zeros(0, np.int64),
+        branches=sorted(set(bank.acc_branch)),
+    )
+
+
+def post_day(
+    bank: Bank, rng: np.random.Generator, day: date, n_target: int, clock: Clock
+) -> tuple[LedgerDay, dict]:
+    """Entries of ``day`` (balances of ``bank`` are advanced); also returns day statistics.
+
+    ``n_target`` 0: a day without ledger entries at all (nothing closes, nothing is posted)."""
+    stats = {"closures": 0, "flipped": 0, "interest": 0, "fees": 0, "reversals": 0}
+    if n_target == 0:
+        return _empty_day(bank), stats
     opened = np.array([d <= day for d in bank.acc_open])
     usable = (bank.acc_status == ref.ACTIVE) & opened
-    stats = {"closures": 0, "flipped": 0, "interest": 0, "fees": 0, "reversals": 0}
     parts = []
 
     # accounts closed today: the balance is paid out and nothing else posts on them
@@ -216,7 +234,7 @@ def post_day(bank: Bank, rng: np.random.Generator, day: date, n_target: int) -> 
             _entries(
                 len(payout),
                 acct=payout,
-                ts=rng.integers(9 * 3600, 17 * 3600, len(payout)),
+                ts=clock.from_wall(rng.integers(9 * 3600, 17 * 3600, len(payout))),
                 amount=bank.balance[payout],
                 credit=False,
                 channel=ref.BRANCH,
@@ -296,7 +314,7 @@ def post_day(bank: Bank, rng: np.random.Generator, day: date, n_target: int) -> 
     ts = np.zeros(n_target, np.int64)
     for ch, prof in HOURS.items():
         idx = np.flatnonzero(channel == ch)
-        ts[idx] = rng.choice(24, len(idx), p=prof) * 3600 + rng.integers(0, 3600, len(idx))
+        ts[idx] = clock.draw(rng, prof, len(idx))[1]
     cp = np.isin(ttype, (ref.TRANSFER, ref.PAYMENT, ref.LOAN_REPAYMENT))
     cp_acct = np.where(cp, rng.integers(10**15, 10**16, n_target), -1)
     cp_bank = np.where(cp, rng.choice(len(ref.BANKS), n_target, p=ref.BANK_WEIGHTS), -1)
@@ -347,7 +365,7 @@ def post_day(bank: Bank, rng: np.random.Generator, day: date, n_target: int) -> 
                     _entries(
                         len(sel),
                         acct=sel,
-                        ts=23 * 3600 + 50 * 60 + rng.integers(0, 540, len(sel)),
+                        ts=clock.from_wall(23 * 3600 + 50 * 60 + rng.integers(0, 540, len(sel))),
                         amount=amt[sel],
                         credit=cr,
                         channel=ref.SYSTEM,
@@ -400,7 +418,7 @@ def post_day(bank: Bank, rng: np.random.Generator, day: date, n_target: int) -> 
     cand = np.flatnonzero(
         ~e["credit"]
         & np.isin(e["ttype"], (ref.CARD_PURCHASE, ref.PAYMENT, ref.WITHDRAWAL))
-        & (e["ts"] < 86000)
+        & (e["ts"] < clock.length - 400)
     )
     n_rev = min(n_rev, len(cand))
     if n_rev:
@@ -408,7 +426,7 @@ def post_day(bank: Bank, rng: np.random.Generator, day: date, n_target: int) -> 
         rev = _entries(
             n_rev,
             acct=e["acct"][orig],
-            ts=np.minimum(86399, e["ts"][orig] + rng.integers(60, 4 * 3600, n_rev)),
+            ts=np.minimum(clock.length - 1, e["ts"][orig] + rng.integers(60, 4 * 3600, n_rev)),
             amount=e["amount"][orig],
             credit=True,
             channel=e["channel"][orig],

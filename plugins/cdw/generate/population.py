@@ -318,17 +318,18 @@ def evolve(bank: Bank, rng: np.random.Generator, day: date, *, roster_may_change
     for i in rng.choice(due, size=min(len(due), max(1, rng.poisson(0.8 * scale))), replace=False):
         bank.customers[i]["segment"] = ref.SEGMENTS[min(seg[i] + 1, 2)]
         changes["upgrades"] += 1
-    for i in rng.choice(n, size=max(1, rng.poisson(0.5 * scale)), replace=False):
+    # (min(n, ...): a tiny bank has fewer customers than changes drawn)
+    for i in rng.choice(n, size=min(n, max(1, rng.poisson(0.5 * scale))), replace=False):
         city = int(rng.choice(len(ref.CITIES), p=_CITY_P))
         bank.customers[i]["city"], bank.customers[i]["_city"] = ref.CITIES[city][0], city
         changes["moves"] += 1
-    for i in rng.choice(n, size=max(1, rng.poisson(0.3 * scale)), replace=False):
+    for i in rng.choice(n, size=min(n, max(1, rng.poisson(0.3 * scale))), replace=False):
         cur = bank.customers[i]["education"]
         bank.customers[i]["education"] = {"SECONDARY": "BACHELOR", "BACHELOR": "POSTGRADUATE"}.get(
             cur, "BACHELOR" if cur == "UNKNOWN" else cur
         )
         changes["education"] += 1
-    for i in rng.choice(n, size=max(1, rng.poisson(0.6 * scale)), replace=False):
+    for i in rng.choice(n, size=min(n, max(1, rng.poisson(0.6 * scale))), replace=False):
         c = bank.customers[i]
         c["kyc_status"] = {"PENDING": "VERIFIED", "VERIFIED": "EXPIRED", "EXPIRED": "VERIFIED"}[
             c["kyc_status"]
@@ -347,7 +348,7 @@ def evolve(bank: Bank, rng: np.random.Generator, day: date, *, roster_may_change
             specs.append((c, ref.CREDIT_CARD, 0, day, None, ref.ACTIVE, 2_000_000, 0))
         changes["new_customers"] += 1
     # cross-sell to existing customers
-    for c in rng.choice(n, size=rng.poisson(0.8 * scale), replace=False):
+    for c in rng.choice(n, size=min(n, rng.poisson(0.8 * scale)), replace=False):
         p = int(
             rng.choice([ref.SAVINGS, ref.TIME_DEPOSIT, ref.CREDIT_CARD, ref.WEALTH], p=[0.35, 0.3, 0.25, 0.1])
         )

@@ -10,9 +10,10 @@ import numpy as np
 from cdw.landing.contract import TRANSACTIONS
 
 from . import reference as ref
+from .clock import Clock
 from .ledger import LedgerDay
 from .population import Bank
-from .writer import Clock, Lines
+from .writer import Lines
 
 TXN_COLUMNS = list(TRANSACTIONS.column_names)
 CHUNK = 100_000

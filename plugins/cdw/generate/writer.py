@@ -9,9 +9,7 @@ import io
 import itertools
 import json
 import os
-from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 _LEVEL = 3  # gzip level: near level 1 in speed, near level 6 in size for these files
 
@@ -30,46 +28,6 @@ class Lines(str):
         rows = list(rows)
         out = cls("".join(",".join(r) + "\n" for r in rows))
         out.rows = len(rows)
-        return out
-
-
-def offset_text(off: timedelta) -> str:
-    minutes = int(off.total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
-class Clock:
-    """Local wall-clock seconds after midnight of a business date -> ISO 8601 text with offset."""
-
-    def __init__(self, tz: ZoneInfo, day: date):
-        self.tz, self.day = tz, day
-        self._midnight = datetime.combine(day, time())
-        self._offsets: dict[int, str] = {}
-
-    def _offset(self, local: datetime) -> str:
-        key = local.toordinal() * 24 + local.hour
-        off = self._offsets.get(key)
-        if off is None:
-            off = self._offsets[key] = offset_text(local.replace(tzinfo=self.tz).utcoffset())
-        return off
-
-    def ts(self, seconds: int) -> str:
-        local = self._midnight + timedelta(seconds=int(seconds))
-        return local.strftime("%Y-%m-%dT%H:%M:%S") + self._offset(local)
-
-    def day_table(self) -> list[str]:
-        """Text of every second of the business date (fast path for large ledgers)."""
-        if getattr(self, "_table", None) is not None:
-            return self._table
-        prefix = self.day.isoformat() + "T"
-        out = []
-        for h in range(24):
-            off = self._offset(self._midnight + timedelta(hours=h))
-            for m in range(60):
-                hm = f"{prefix}{h:02d}:{m:02d}:"
-                out.extend(f"{hm}{s:02d}{off}" for s in range(60))
-        self._table = out
         return out
 
 
