@@ -22,20 +22,6 @@ def _generate(out, start=START, end=END, **options):
                      **options)
 
 
-def _empty_calls(drop) -> None:
-    """The contact center was closed: an empty calls file, its manifest saying 0 rows."""
-    import hashlib
-    import json
-
-    for old in drop.glob("calls.jsonl*"):
-        old.unlink()
-    (drop / "calls.jsonl").write_bytes(b"")
-    manifest = json.loads((drop / "_manifest.json").read_text())
-    manifest["files"] = {k: v for k, v in manifest["files"].items() if not k.startswith("calls.jsonl")}
-    manifest["files"]["calls.jsonl"] = {"rows": 0, "sha256": hashlib.sha256(b"").hexdigest()}
-    (drop / "_manifest.json").write_text(json.dumps(manifest))
-
-
 @pytest.fixture(scope="module")
 def cdw_home(tmp_path_factory):
     """One CDW_HOME (Airflow home, logs) for the module: Airflow's database is migrated once."""
@@ -60,8 +46,7 @@ def test_run_dates_publishes_every_date(warehouse_url, db, cdw_home, tmp_path, m
     from tests import published_figures as expected
 
     landing = tmp_path / "landing"
-    _generate(landing, PRAGUE_START, PRAGUE_END, timezone=PRAGUE)
-    _empty_calls(landing / PRAGUE_START.isoformat())
+    _generate(landing, PRAGUE_START, PRAGUE_END, timezone=PRAGUE, closed_days=["SAT"])
     monkeypatch.setenv("CDW_HOME", str(cdw_home))
     monkeypatch.delenv("CDW_TIMEZONE", raising=False)
     progress: list[str] = []
