@@ -24,19 +24,41 @@
     {{- return(value) -}}
 {%- endmacro %}
 
-{# The bank's time zone as a SQL literal. #}
+{#
+    The bank's time zone as a SQL literal: a property of the warehouse, not of dbt. The zone
+    the first committed load recorded in audit.warehouse_timezone; before any load (nothing
+    is dated yet) env CDW_TIMEZONE, else Asia/Shanghai: the zone that first load would
+    record (cdw.warehouse.bank_timezone reads the same). Asked of the database at execution
+    time only: parsing (Cosmos parses offline) gets 'UTC', which never reaches a query.
+    A model that needs the zone more than once sets it once (`set zone = bank_timezone()`).
+#}
 {% macro bank_timezone() -%}
-    {%- set tz = var('timezone') | string | trim -%}
+    {%- if not execute -%}
+        {{- return("'UTC'") -}}
+    {%- endif -%}
+    {%- set tz = none -%}
+    {#- a warehouse whose schema predates the table has no recorded zone either #}
+    {%- if run_query("select to_regclass('audit.warehouse_timezone') is not null").columns[0].values()[0] -%}
+        {%- set recorded = run_query("select timezone from audit.warehouse_timezone") -%}
+        {%- if recorded.rows | length > 0 -%}
+            {%- set tz = recorded.columns[0].values()[0] -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if tz is none -%}
+        {%- set tz = env_var('CDW_TIMEZONE', '') | trim or 'Asia/Shanghai' -%}
+    {%- endif -%}
+    {%- set tz = tz | string | trim -%}
+    {#- the name goes into SQL text: IANA names only use these characters #}
     {%- set allowed = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-/' -%}
     {%- if tz | length == 0 or tz | reject('in', allowed) | list | length > 0 -%}
-        {{- exceptions.raise_compiler_error("var timezone is not a time zone name: '" ~ tz ~ "'") -}}
+        {{- exceptions.raise_compiler_error("the bank's time zone is not a time zone name: '" ~ tz ~ "'") -}}
     {%- endif -%}
-    '{{ tz }}'
+    {{- return("'" ~ tz ~ "'") -}}
 {%- endmacro %}
 
-{# The local (bank zone) calendar date of a timestamptz. #}
-{% macro local_date(ts) -%}
-    cast(({{ ts }}) at time zone {{ bank_timezone() }} as date)
+{# The local (bank zone) calendar date of a timestamptz; `zone`: bank_timezone() when already read. #}
+{% macro local_date(ts, zone=none) -%}
+    cast(({{ ts }}) at time zone {{ zone if zone is not none else bank_timezone() }} as date)
 {%- endmacro %}
 
 {# date_key of dim_date: the integer YYYYMMDD of a date. #}

@@ -140,7 +140,8 @@ def run_dbt(
 ) -> subprocess.CompletedProcess:
     """Run ``dbt <args>`` in the project against ``url`` (default: the configured warehouse).
 
-    ``vars`` become ``--vars`` (``timezone``, thresholds), except ``business_date``
+    ``vars`` become ``--vars`` (thresholds; the time zone is the warehouse's own, recorded in
+    ``audit.warehouse_timezone``, never a var), except ``business_date``
     (``"2026-03-02"``: build that date; absent: every date), which is passed as
     ``CDW_BUSINESS_DATE`` so that dbt's partial parse survives from one day to the next;
     ``target_path`` keeps this run's artefacts apart (concurrent runs must not share one).

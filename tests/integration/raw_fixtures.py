@@ -160,3 +160,13 @@ def truncate_raw(conn: psycopg.Connection) -> None:
     """Empty every raw table (a new scenario in the same database)."""
     for entity in BY_ENTITY:
         conn.execute(sql.SQL("truncate raw.{}").format(sql.Identifier(entity)))
+
+
+def record_timezone(conn: psycopg.Connection, timezone: str, business_date: str, load_id: int = 1) -> None:
+    """Record the warehouse's zone as its first committed load does (``audit.warehouse_timezone``,
+    one row, append-only: a database records it once). Needs the owner, not the pipeline's role."""
+    conn.execute(
+        "insert into audit.warehouse_timezone (timezone, source, load_id, business_date) "
+        "values (%s, 'manifest', %s, %s)",
+        (timezone, load_id, business_date),
+    )

@@ -6,6 +6,7 @@ as the loader leaves them; nothing here depends on the loader.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from decimal import Decimal
@@ -443,9 +444,11 @@ def deliver_hand_made(conn) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def hand_made(pg_server, template_db, tmp_path_factory):
-    """One database per server with the hand-made drops, built once by `dbt build` (tests included)."""
+@contextlib.contextmanager
+def fresh_database(pg_server: str, template_db: str):
+    """A database of its own (raw and audit schemas in place), dropped afterwards: its URL.
+    The warehouse's zone is recorded once per database (audit.warehouse_timezone is append-only),
+    so a test needing another zone needs another database."""
     name = f"cdw_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(
@@ -453,15 +456,27 @@ def hand_made(pg_server, template_db, tmp_path_factory):
                 sql.Identifier(name), sql.Identifier(template_db)
             )
         )
-    url = warehouse.with_database(pg_server, name)
+    try:
+        yield warehouse.with_database(pg_server, name)
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def hand_made(pg_server, template_db, tmp_path_factory):
+    """One database per server with the hand-made drops, built once by `dbt build` (tests included)."""
     target = str(tmp_path_factory.mktemp("hand_made") / "target")
-    with psycopg.connect(url, autocommit=True) as conn, pytest.MonkeyPatch.context() as env:
+    with (
+        fresh_database(pg_server, template_db) as url,
+        psycopg.connect(url, autocommit=True) as conn,
+        pytest.MonkeyPatch.context() as env,
+    ):
         env.setenv("CDW_DBT_MARTS_SCHEMA", "analytics")  # module scope: set here, not by the autouse fixture
+        rf.record_timezone(conn, "Asia/Shanghai", D1)  # as the first load would
         deliver_hand_made(conn)
         run_dbt(["build"], url=url, target_path=target)
         yield conn, url, target
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
 
 
 def test_call_center_daily_matches_hand_computed_kpis(hand_made):
@@ -505,23 +520,23 @@ def test_call_center_daily_matches_hand_computed_kpis(hand_made):
     ]
 
 
-def test_calendar_dates_follow_the_configured_time_zone(hand_made, monkeypatch):
-    db, url, target = hand_made
-    # marts into a schema of their own (the publish step's build schema works the same way);
-    # the pipeline's role may not create schemas: the owner makes it
-    setup_roles(db, extra_build_schemas=("analytics_new_york",))
-    monkeypatch.setenv("CDW_DBT_MARTS_SCHEMA", "analytics_new_york")
-    run_dbt(
-        BUILD_NO_TESTS + ["--select", "+call_center_daily"],
-        url=url,
-        target_path=target,
-        vars={"timezone": "America/New_York"},
-    )
-    actual = kpis(db, "analytics_new_york")
-    assert set(actual) == set(EXPECTED_NEW_YORK)
-    for key, expected in EXPECTED_NEW_YORK.items():
-        assert_kpis(actual[key], expected)
-    assert rows(db, "select date_key from analytics_new_york.fct_calls where call_id = 'c1'") == [(20260301,)]
+def test_calendar_dates_follow_the_recorded_time_zone(hand_made, pg_server, template_db, tmp_path, monkeypatch):
+    db, _, _ = hand_made
+    # the same drops in a warehouse whose first load recorded New York: the zone is the
+    # warehouse's (audit.warehouse_timezone), not dbt's, and a database records one
+    with fresh_database(pg_server, template_db) as url, psycopg.connect(url, autocommit=True) as new_york:
+        rf.record_timezone(new_york, "America/New_York", D1)
+        deliver_hand_made(new_york)
+        # CDW_TIMEZONE is only the zone of a warehouse that recorded none: the recorded one wins
+        monkeypatch.setenv("CDW_TIMEZONE", "Asia/Shanghai")
+        run_dbt(
+            BUILD_NO_TESTS + ["--select", "+call_center_daily"], url=url, target_path=str(tmp_path / "target")
+        )
+        actual = kpis(new_york)
+        assert set(actual) == set(EXPECTED_NEW_YORK)
+        for key, expected in EXPECTED_NEW_YORK.items():
+            assert_kpis(actual[key], expected)
+        assert rows(new_york, "select date_key from analytics.fct_calls where call_id = 'c1'") == [(20260301,)]
     assert rows(db, "select date_key from analytics.fct_calls where call_id = 'c1'") == [(20260302,)]
 
 

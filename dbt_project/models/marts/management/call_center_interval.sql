@@ -6,6 +6,11 @@
 {#
     Inbound calls per 30-minute interval (bank zone, by ivr_entry_ts) and service, with the
     agents Erlang C says were needed and the agents who actually answered.
+    Intervals are 30 minutes of elapsed time from the local midnight that starts the
+    calendar date, not bins of the local wall clock: a 25-hour day (DST ends) has 50, its
+    repeated hour two intervals per half hour with the same interval_start_local, a 23-hour
+    day 46; each interval_start_ts is a distinct instant. Binning the wall clock would merge
+    the repeated hour into one interval and map it back to one of its two instants.
     offered, short_abandoned, answered_within_threshold and service_level as in
     call_center_daily (warehouse.md), per interval. aht_seconds = mean handle time of the
     interval's answered calls. traffic_erlangs A = offered x aht / 1800. agents_required =
@@ -18,6 +23,7 @@
 {%- set answer_threshold = numeric_var('answer_threshold_seconds') -%}
 {%- set target = numeric_var('staffing_service_level_target') -%}
 {%- set staffing_answer = numeric_var('staffing_answer_seconds') -%}
+{%- set zone = bank_timezone() -%}
 with
 
 calls as (
@@ -31,9 +37,10 @@ intervals as (
 
     select
         *,
+        -- origin: the instant the local calendar date starts (its local midnight)
         date_bin(
-            interval '30 minutes', ivr_entry_ts at time zone {{ bank_timezone() }}, timestamp '2000-01-01'
-        ) as interval_start_local
+            interval '30 minutes', ivr_entry_ts, cast(calendar_date as timestamp) at time zone {{ zone }}
+        ) as interval_start_ts
     from calls
 
 ),
@@ -42,7 +49,7 @@ counted as (
 
     select
         calendar_date,
-        interval_start_local,
+        interval_start_ts,
         service,
         count(*) as offered,
         count(*) filter (where outcome = 'ANSWERED') as answered,
@@ -53,7 +60,7 @@ counted as (
         avg(handle_seconds) filter (where outcome = 'ANSWERED') as aht_seconds,
         count(distinct agent_id) filter (where outcome = 'ANSWERED') as agents_answered
     from intervals
-    group by calendar_date, interval_start_local, service
+    group by calendar_date, interval_start_ts, service
 
 ),
 
@@ -71,10 +78,10 @@ final as (
 
     select
         calendar_date,
-        interval_start_local,
+        interval_start_ts at time zone {{ zone }} as interval_start_local,
         service,
         {{ date_key('calendar_date') }} as date_key,
-        interval_start_local at time zone {{ bank_timezone() }} as interval_start_ts,
+        interval_start_ts,
         cast(offered as integer) as offered,
         cast(answered as integer) as answered,
         cast(short_abandoned as integer) as short_abandoned,
