@@ -65,13 +65,17 @@ def entry(txn_id: str, account: str, ts: str, amount: str, *, direction: str = "
 def call(call_id: str, entry_ts: datetime, *, outcome: str = "ANSWERED", wait: int = 10, talk: int = 300,
          service: str = "RETAIL", agent: str | None = "AG1", customer: str | None = "C1", csat: int | None = 5,
          resolved: bool | None = True, wrap_up: int | None = 30) -> dict:
-    """An inbound call entering the IVR at ``entry_ts`` (aware), 30 s in the IVR, then ``wait`` s in queue."""
+    """An inbound call entering the IVR at ``entry_ts`` (aware), 30 s in the IVR, then ``wait`` s in queue.
+
+    Durations are added in UTC: aware arithmetic in a zone is wall-clock arithmetic, which
+    loses the second occurrence of a repeated hour (``fold``)."""
+    zone, entry_ts = entry_ts.tzinfo, entry_ts.astimezone(ZoneInfo("UTC"))
     ivr_exit = entry_ts + timedelta(seconds=30)
     queued = outcome != "IVR_ONLY"
     answer = ivr_exit + timedelta(seconds=wait) if outcome == "ANSWERED" else None
     queue_exit = ivr_exit + timedelta(seconds=wait) if queued else None
     end = (answer + timedelta(seconds=talk)) if answer else (queue_exit or ivr_exit) + timedelta(seconds=1)
-    iso = lambda t: t.isoformat() if t else None  # noqa: E731
+    iso = lambda t: t.astimezone(zone).isoformat() if t else None  # noqa: E731
     answered = outcome == "ANSWERED"
     return dict(call_id=call_id, direction="INBOUND", customer_id=customer, caller_number=None, service=service,
                 priority=0, ivr_entry_ts=iso(entry_ts), ivr_exit_ts=iso(ivr_exit),
