@@ -74,6 +74,25 @@
     (select to_date(cast(min(date_key) as text), 'YYYYMMDD') from {{ fact }})
 {%- endmacro %}
 
+{#
+    The latest business date the warehouse holds (NULL when empty), as a select: the latest
+    date with ledger entries, calls or an account snapshot. Every drop lists the ledger
+    (landing.md), so a date whose ledger file was empty but whose calls or snapshots were not
+    is a ledger date too: balances are carried forward to it and customer_360 is as of it.
+    (The ledger alone stopped the balances the day before, and classified every account of
+    that day's snapshot as empty.) Each part reads an index or a table of one row per account.
+    A date whose every file was empty leaves no row anywhere: it is seen once a later one is.
+#}
+{% macro latest_business_date_sql() -%}
+    select max(latest_dates.latest_date) from (
+        select max(business_date) as latest_date from {{ ref('fct_transactions') }}
+        union all
+        select max(business_date) as latest_date from {{ ref('fct_calls') }}
+        union all
+        select max(last_snapshot_date) as latest_date from {{ ref('dim_account') }}
+    ) as latest_dates
+{%- endmacro %}
+
 {# A numeric var (threshold), checked to be a number. #}
 {% macro numeric_var(name) -%}
     {%- set value = var(name) | string | trim -%}

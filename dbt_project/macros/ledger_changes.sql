@@ -9,7 +9,7 @@
     - `..__ledger_accounts_seen`: each known account's owner, product and currency;
     - `..__ledger_dates_consumed`: the last entry of fct_transactions' log of rebuilt dates
       (macros/fact_dates.sql) it has compared;
-    - `..__last_date_seen`: the latest business date.
+    - `..__last_date_seen`: the latest business date (latest_business_date_sql).
     The next run compares only the business dates the fact logged since (all of them when the
     log or a state is missing or the log says '-infinity'): an account-day that appeared,
     disappeared or differs is a change of that account from that day; an account whose
@@ -38,10 +38,6 @@
     select account_id, customer_id, product, currency
     from {{ ref('dim_account') }}
     where account_key <> {{ unknown_key() }}
-{%- endmacro %}
-
-{% macro ledger_last_date_sql() -%}
-    select max(business_date) from {{ ref('fct_transactions') }} where account_key <> {{ unknown_key() }}
 {%- endmacro %}
 
 {% macro ledger_temp(name) -%}
@@ -86,7 +82,7 @@
         date '-infinity'
         {%- endif %} as global_from,
         {{ 'true' if not diff else 'false' }} as is_full
-    from (select ({{ ledger_last_date_sql() }}) as last_date) as now_bounds
+    from (select ({{ latest_business_date_sql() }}) as last_date) as now_bounds
     {%- if diff %}
     left join (select max(last_date) as last_date_seen from {{ last_seen }}) as seen_bounds on true
     {%- else %}

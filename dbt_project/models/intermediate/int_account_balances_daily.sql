@@ -18,7 +18,7 @@
 }}
 {#
     End-of-day balance of every account on every date from its first ledger entry in the
-    data to the latest business date. A day's balance is the balance_after of the account's
+    data to the latest business date (with or without entries: latest_business_date_sql). A day's balance is the balance_after of the account's
     last entry that day (latest txn_ts, then txn_id: ids follow file order); a day without
     entries carries the previous balance forward. The ledger carries no opening balances,
     so before an account's first entry in the data its balance is unknown (no row).
@@ -51,11 +51,9 @@ accounts as (
 
 bounds as (
 
-    {# the fact itself: its business_date index answers at once (a second read of the CTE
-       would materialise the whole ledger) #}
-    select max(business_date) as last_date
-    from {{ ref('fct_transactions') }}
-    where account_key <> {{ unknown_key() }}
+    {# the latest business date, with or without entries (indexes, not the CTE: a second read
+       of it would materialise the whole ledger) #}
+    select ({{ latest_business_date_sql() }}) as last_date
 
 ),
 

@@ -1,8 +1,10 @@
 {#
     Every calendar day from 1 January of the year before the facts' first business date
     to 31 December of the year after the last one (the margin covers local dates that a
-    time zone shifts across a year boundary). Without data: the current year.
+    time zone shifts across a year boundary). Without data: the years around today's date
+    in the bank's zone.
 #}
+{%- set zone = bank_timezone() -%}
 with
 
 {# from the facts' business_date indexes (min/max over a view of raw would scan it) #}
@@ -26,13 +28,14 @@ call_dates as (
 
 bounds as (
 
+    {# whole years: date - 1 would be a day, and the margin none #}
     select
         cast(date_trunc('year', coalesce(
-            least(transaction_dates.first_date, call_dates.first_date), current_date
-        ) - 1) as date) as first_date,
+            least(transaction_dates.first_date, call_dates.first_date), {{ local_date('now()', zone) }}
+        )) - interval '1 year' as date) as first_date,
         cast(date_trunc('year', coalesce(
-            greatest(transaction_dates.last_date, call_dates.last_date), current_date
-        ) + 1) + interval '1 year' - interval '1 day' as date) as last_date
+            greatest(transaction_dates.last_date, call_dates.last_date), {{ local_date('now()', zone) }}
+        )) + interval '2 years' - interval '1 day' as date) as last_date
     from transaction_dates
     cross join call_dates
 

@@ -1,7 +1,7 @@
 {#
     One row per current customer: balances, activity, contact history and the bank's
     management rules (tier, value quadrant, wealth prospect, dormancy, churn risk) as of
-    the latest business date of the ledger (as_of_date). Amounts are CNY (var
+    the latest business date (as_of_date; a date without ledger entries counts too). Amounts are CNY (var
     fx_rates_to_cny). Windows of N days are the N calendar dates ending on as_of_date.
     Every rule is spelled out in _management__models.yml. No personal data: ids, codes,
     figures and an age band only.
@@ -65,11 +65,9 @@ account_days as (
 
 as_of as (
 
-    {# the fact itself, not the CTE: its business_date index answers at once, and a CTE read
+    {# the latest business date, with or without ledger entries, from indexes: a CTE read
        twice would be materialised, copying the whole ledger #}
-    select max(business_date) as as_of_date
-    from {{ ref('fct_transactions') }}
-    where account_key <> {{ unknown_key() }}
+    select ({{ latest_business_date_sql() }}) as as_of_date
 
 ),
 
