@@ -99,6 +99,10 @@ def _lock_key(business_date: date) -> str:
     return f"cdw.load.{business_date.isoformat()}"
 
 
+def _ids_lock_key(src: contract.SourceFile) -> str:
+    return f"cdw.ids.{src.entity}"
+
+
 def load_date(landing: Path, business_date: date, *, url: str | None = None,
               progress: Callable[[str], None] | None = None) -> LoadResult:
     """Check and load the drop ``landing/<business_date>``; raise :class:`LoadFailed` on a data fault."""
@@ -361,7 +365,12 @@ def _loaded_for_another_date(conn, p: ParsedFile, src: contract.SourceFile, busi
     issued in increasing order, as core systems issue them, none, so the check costs
     nothing however long the history. Ids in no order make it a scan of the dates they span.
     The day's range is recorded for the loads to come.
+
+    Under a lock per entity held to commit: a load of another date started together would
+    otherwise check before this one commits, and both would keep the same ids. Every load
+    takes these locks in the order of ``contract.SOURCE_FILES``, so two loads cannot deadlock.
     """
+    conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (_ids_lock_key(src),))
     low, high = p.good_ids.lowest, p.good_ids.highest
     conn.execute("insert into raw.id_ranges (entity, business_date, lowest_id, highest_id)"
                  " values (%s, %s, %s, %s)", (src.entity, business_date, low, high))

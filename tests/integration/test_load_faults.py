@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import psycopg
@@ -174,3 +175,59 @@ def test_disk_full_while_writing_fails_cleanly_then_rerun(tmp_path, db):
 
     load_date(tmp_path, DAY)
     assert db.execute("select count(*) from raw.transactions").fetchone()[0] == 5_000
+
+
+def _hold_date_locks(conn, days) -> None:
+    for day in days:
+        conn.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (f"cdw.load.{day.isoformat()}",))
+
+
+def _waiting_on_advisory_locks(conn) -> int:
+    return conn.execute("select count(*) from pg_locks where locktype = 'advisory' and not granted"
+                        " and database = (select oid from pg_database where datname = current_database())"
+                        ).fetchone()[0]
+
+
+def test_loads_of_two_dates_started_together_never_load_an_id_twice(tmp_path, warehouse_url, db):
+    """Date 2 repeats 5 of date 1's ledger ids (with date 2's timestamps). Loaded one after the
+    other, date 2's five are set aside; started together, each load's check across dates must
+    still see the other's commit: exactly one date holds them, never both."""
+    day1, day2 = DAY, date(2026, 3, 3)
+    root = tmp_path / "landing"
+    first, second = valid_records(day1), valid_records(day2)
+    repeated = [t["txn_id"] for t in first["transactions"][:5]]
+    for row, txn_id in zip(second["transactions"], repeated, strict=False):
+        row["txn_id"] = txn_id
+    for records, day in ((first, day1), (second, day2)):
+        # more calls: the other load's window between its check and its commit is wider
+        template = records["calls"][0]
+        records["calls"] = [dict(template, call_id=f"{day}-K{i:05d}") for i in range(2_000)]
+        write_drop(root, records, day=day)
+    env = dict(os.environ, CDW_WAREHOUSE_URL=warehouse_url, CDW_QUARANTINE_THRESHOLD="1",
+               CDW_HOME=str(tmp_path / "home"))
+    with psycopg.connect(warehouse_url, autocommit=True) as gate:
+        for attempt in range(10):
+            db.execute("delete from raw.transactions; delete from raw.calls; delete from raw.customers;"
+                       " delete from raw.accounts; delete from raw.agents; delete from raw.id_ranges")
+            # both loads wait on their date's lock, held here, and are let go at the same instant:
+            # the start-up of two Python processes differs by more than the race's window
+            _hold_date_locks(gate, (day1, day2))
+            procs = [subprocess.Popen([sys.executable, "-m", "cdw.cli", "load", "--landing", str(root),
+                                       "--date", str(day)], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True) for day in (day1, day2)]
+            deadline = time.monotonic() + 60
+            while _waiting_on_advisory_locks(db) < 2:
+                assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+                time.sleep(0.02)
+            gate.execute("select pg_advisory_unlock_all()")
+            outputs = [p.communicate(timeout=120) for p in procs]
+            assert [p.returncode for p in procs] == [0, 0], (attempt, outputs)
+            assert db.execute("select txn_id from raw.transactions group by 1 having count(*) > 1").fetchall() == []
+            holders = db.execute("select business_date, count(*) from raw.transactions where txn_id = any(%s)"
+                                 " group by 1", (repeated,)).fetchall()
+            assert len(holders) == 1 and holders[0][1] == 5, (attempt, holders)
+            other = day2 if holders[0][0] == day1 else day1
+            aside = db.execute("select count(*) from audit.quarantined_records q join audit.load_runs_latest l"
+                               " using (load_id) where l.business_date = %s and l.status = 'LOADED'"
+                               " and q.reasons = array['duplicate_id:txn_id']", (other,)).fetchone()[0]
+            assert aside == 5, attempt
