@@ -148,7 +148,7 @@ def load_date(landing: Path, business_date: date, *, url: str | None = None,
         except FileFault as fault:
             reason = str(fault)
             with conn.transaction():
-                _write_audit(conn, business_date, load_id, parsed)
+                _write_audit(conn, business_date, load_id, parsed, committed=False)
                 _record_status(conn, load_id, business_date, started_at, "FAILED", reason, version, drop)
             raise LoadFailed(reason, code=fault.code, file_name=fault.file_name) from None
         except BaseException as exc:
@@ -392,9 +392,14 @@ def _loaded_for_another_date(conn, p: ParsedFile, src: contract.SourceFile, busi
     return rows
 
 
-def _write_audit(conn, business_date: date, load_id: int, parsed: list[ParsedFile]) -> None:
+def _write_audit(conn, business_date: date, load_id: int, parsed: list[ParsedFile], *,
+                 committed: bool = True) -> None:
+    """File counts and records set aside. A FAILED load (``committed`` False) loaded nothing:
+    its files keep what was read and set aside, and 0 loaded (their COPY was rolled back)."""
     for p in parsed:
         o = _outcome(p)
+        if not committed:
+            o.rows_loaded = 0
         conn.execute(
             "insert into audit.file_reconciliation (load_id, business_date, file_name, sha256, manifest_rows,"
             " rows_read, rows_loaded, rows_quarantined) values (%s, %s, %s, %s, %s, %s, %s, %s)",

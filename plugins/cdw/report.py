@@ -109,9 +109,12 @@ def collect(conn, load_id: int, run_results: Path | None = None) -> dict:
         raise ValueError(f"load {load_id} is not in audit.load_runs")
     latest = events[-1]
     files = _rows(conn, "select * from audit.file_reconciliation where load_id = %s order by file_name", (load_id,))
+    # a load that failed before its commit loaded nothing: its files record 0 loaded
+    committed = any(e["status"] == "LOADED" for e in events)
     for f in files:
-        f["reconciles"] = (f["manifest_rows"] == f["rows_read"]
-                           == (f["rows_loaded"] or 0) + (f["rows_quarantined"] or 0))
+        f["reconciles"] = f["manifest_rows"] == f["rows_read"] and (
+            f["rows_read"] == (f["rows_loaded"] or 0) + (f["rows_quarantined"] or 0) if committed
+            else not f["rows_loaded"])
     reasons = _rows(conn, """
         select file_name, reason, count(*) as records
         from audit.quarantined_records, unnest(reasons) as reason

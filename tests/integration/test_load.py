@@ -455,3 +455,35 @@ def test_the_raw_refresh_function_takes_only_the_contracts_tables(db):
             conn.execute("select raw.refresh_after_load('audit.load_runs')")
     assert db.execute("select has_function_privilege('public', 'raw.refresh_after_load(text)', 'execute')"
                       ).fetchone() == (False,)
+
+
+def test_the_trail_of_a_failed_load_says_nothing_was_loaded(tmp_path, db):
+    """Files checked before the fault were read (and some records set aside), but the date's
+    transaction rolled back: the trail must not claim rows loaded that raw does not hold."""
+    records = valid_records()
+    records["customers"][0]["gender"] = "X"  # set aside: 1 of 3 passes the 1 % threshold...
+    utf16 = csv_bytes("agents", records["agents"]).decode().encode("utf-16")
+    write_drop(tmp_path, records, raw_files={"agents.csv": utf16})
+    with pytest.raises(LoadFailed) as failure:
+        load_date(tmp_path, DAY)
+    # ...so customers.csv is the file that fails; agents.csv would fail next
+    assert (failure.value.file_name, failure.value.code) == ("customers.csv", contract.FAULT_THRESHOLD)
+    load_id = db.execute("select load_id from audit.load_runs_latest where status = 'FAILED'").fetchone()[0]
+    trail = db.execute("select file_name, manifest_rows, rows_read, rows_loaded, rows_quarantined"
+                       " from audit.file_reconciliation where load_id = %s order by 1", (load_id,)).fetchall()
+    assert trail == [("customers.csv", 3, 3, 0, 1)]
+
+    records["customers"][0]["gender"] = "M"
+    write_drop(tmp_path, records, raw_files={"agents.csv": utf16})
+    with pytest.raises(LoadFailed) as failure:
+        load_date(tmp_path, DAY)
+    assert (failure.value.file_name, failure.value.code) == ("agents.csv", contract.FAULT_UNDECODABLE)
+    load_id = db.execute("select max(load_id) from audit.load_runs_latest where status = 'FAILED'").fetchone()[0]
+    trail = db.execute("select file_name, manifest_rows, rows_read, rows_loaded, rows_quarantined"
+                       " from audit.file_reconciliation where load_id = %s order by 1", (load_id,)).fetchall()
+    assert trail == [("accounts.csv", 4, 4, 0, 0), ("customers.csv", 3, 3, 0, 0)]
+    assert db.execute("select count(*) from raw.customers").fetchone() == (0,)
+    # the auditors' report holds such a trail for true (nothing loaded), not broken
+    from cdw.report import collect
+
+    assert [f["reconciles"] for f in collect(db, load_id)["files"]] == [True, True]
