@@ -17,12 +17,15 @@ its transaction rolled back; the next load of the date records it as FAILED.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import queue
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -125,26 +128,25 @@ def load_date(landing: Path, business_date: date, *, url: str | None = None,
             (load_id, business_date, version, str(drop)),
         ).fetchone()[0]
         say(f"{business_date} load {load_id}: checking {drop}")
-        settings.work_dir.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f"load-{load_id}-", dir=settings.work_dir))
         parsed: list[ParsedFile] = []
         try:
-            manifest = read_manifest(drop, business_date, settings.timezone, warehouse.recorded_timezone(conn))
-            # One transaction: nothing of the date changes for anyone else until every check passed.
-            with conn.transaction():
-                _delete_date(conn, business_date)
-                _load_files(conn, drop, manifest, load_id, work, parsed, say)
-                _record_timezone(conn, manifest, load_id)
-                _write_audit(conn, business_date, load_id, parsed)
-                conn.execute(
-                    "insert into audit.load_runs (load_id, business_date, started_at, finished_at, status,"
-                    " code_version, landing_path)"
-                    " select load_id, business_date, started_at, clock_timestamp(), 'SUPERSEDED', code_version,"
-                    " landing_path from audit.load_runs_latest"
-                    " where business_date = %s and load_id <> %s and status in ('LOADED', 'PUBLISHED')",
-                    (business_date, load_id),
-                )
-                _record_status(conn, load_id, business_date, started_at, "LOADED", None, version, drop)
+            with _work_folder(settings.work_dir, load_id) as work:
+                manifest = read_manifest(drop, business_date, settings.timezone, warehouse.recorded_timezone(conn))
+                # One transaction: nothing of the date changes for anyone else until every check passed.
+                with conn.transaction():
+                    _delete_date(conn, business_date)
+                    _load_files(conn, drop, manifest, load_id, work, parsed, say)
+                    _record_timezone(conn, manifest, load_id)
+                    _write_audit(conn, business_date, load_id, parsed)
+                    conn.execute(
+                        "insert into audit.load_runs (load_id, business_date, started_at, finished_at, status,"
+                        " code_version, landing_path)"
+                        " select load_id, business_date, started_at, clock_timestamp(), 'SUPERSEDED', code_version,"
+                        " landing_path from audit.load_runs_latest"
+                        " where business_date = %s and load_id <> %s and status in ('LOADED', 'PUBLISHED')",
+                        (business_date, load_id),
+                    )
+                    _record_status(conn, load_id, business_date, started_at, "LOADED", None, version, drop)
         except FileFault as fault:
             reason = str(fault)
             with conn.transaction():
@@ -159,11 +161,51 @@ def load_date(landing: Path, business_date: date, *, url: str | None = None,
             except Exception:  # the connection may be the thing that broke
                 log.warning("could not record the failure of load %s", load_id)
             raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         _refresh_raw_statistics(conn)
     result = LoadResult(business_date, load_id, [_outcome(p) for p in parsed])
     return result
+
+
+@contextmanager
+def _work_folder(work_dir: Path, load_id: int) -> Iterator[Path]:
+    """An owner-only folder for the load's decompressed spools (personal data in clear), removed
+    at the end. A load killed before it could remove it leaves it behind, so each load first
+    removes the folders of loads no longer running: a running load holds a lock on its folder
+    (flock: the kernel drops it when the process dies, whatever the pid is reused for, and it
+    does not depend on which warehouse the load was writing to)."""
+    work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    guard = os.open(work_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        # one load at a time between here and its folder being locked, so none removes another's new folder
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        _remove_abandoned_work(work_dir)
+        folder = Path(tempfile.mkdtemp(prefix=f"load-{load_id}-", dir=work_dir))  # mode 0700
+        held = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(guard)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(held)
+
+
+def _remove_abandoned_work(work_dir: Path) -> None:
+    for folder in work_dir.glob("load-*"):
+        try:
+            held = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a load still running
+        else:
+            log.warning("removing %s, left behind by a load that stopped before finishing", folder.name)
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(held)
 
 
 def _refresh_raw_statistics(conn) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -49,7 +50,20 @@ def _wait_for_copy(url: str, proc: subprocess.Popen, table: str, timeout: float 
     raise AssertionError("the COPY never started")
 
 
-def test_sigkill_in_the_middle_of_copy_then_rerun(tmp_path, warehouse_url, db):
+# a process standing for a load that is still running: it holds a work folder as a load does
+HOLD_A_WORK_FOLDER = """
+import sys, time
+from pathlib import Path
+from cdw.load import _work_folder
+with _work_folder(Path(sys.argv[1]), 999) as folder:
+    print(folder, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_sigkill_in_the_middle_of_copy_then_rerun(tmp_path, warehouse_url, db, monkeypatch):
+    monkeypatch.setenv("CDW_HOME", str(tmp_path / "home"))
+    work = tmp_path / "home" / "work"
     # a good first delivery of the date is what analysts had; a re-delivery is killed mid-COPY
     first_root = tmp_path / "first"
     write_drop(first_root)
@@ -74,8 +88,22 @@ def test_sigkill_in_the_middle_of_copy_then_rerun(tmp_path, warehouse_url, db):
         time.sleep(0.1)
     assert raw_state(db) == before
     assert statuses(db)[-1][1] == "RUNNING"  # the killed load never got to say otherwise
+    # its decompressed copies (personal data in clear) are left behind, readable by nobody else
+    (killed,) = work.glob("load-*")
+    assert stat.S_IMODE(killed.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(f.stat().st_mode) for f in killed.iterdir()} == {0o600}
 
-    result = load_date(root, DAY)
+    # the rerun removes the folder of the dead load, not that of a load still running
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_A_WORK_FOLDER, str(work)], env=env, cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    running = Path(holder.stdout.readline().strip())
+    assert running.is_dir()
+    try:
+        result = load_date(root, DAY)
+        assert not killed.exists() and running.is_dir()
+    finally:
+        holder.kill()
+        holder.wait()
     after_rerun = raw_state(db)
     assert len(after_rerun["transactions"]) == 200_000
     # the killed load is now on record as FAILED (abandoned), the rerun as LOADED
@@ -90,6 +118,7 @@ def test_sigkill_in_the_middle_of_copy_then_rerun(tmp_path, warehouse_url, db):
                " delete from raw.accounts; delete from raw.agents")
     load_date(root, DAY)
     assert raw_state(db) == after_rerun
+    assert list(work.iterdir()) in ([], [work / ".lock"])  # the holder died: its folder went too
 
 
 def test_two_loads_of_the_same_date_never_interleave(tmp_path, warehouse_url, db):

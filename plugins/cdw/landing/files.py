@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import json
 import logging
+import os
 import re
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -227,6 +228,8 @@ def _decode_to_spool(path: Path, entry: FileEntry, spool: Path, max_decompressed
     lines = 0
     has_nul = False
     first = True
+    # owner-only before the first byte: the spool holds the file's personal data in clear
+    os.close(os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     try:
         with _open_bytes(path, entry.compressed) as raw, spool.open("wb") as out:
             while True:
