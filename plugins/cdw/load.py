@@ -21,6 +21,7 @@ import fcntl
 import logging
 import os
 import queue
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -451,18 +452,26 @@ def _write_audit(conn, business_date: date, load_id: int, parsed: list[ParsedFil
         if not p.set_aside:
             continue
         src = p.inspected.entry.source
-        # PostgreSQL text cannot hold NUL: keep it visible as the two characters \0
-        originals = [s.raw_record.replace("\x00", "\\0") for s in p.set_aside]
         with conn.cursor() as cur:
             with cur.copy("copy audit.quarantined_records (load_id, business_date, file_name, line_number,"
                           " raw_record, reasons) from stdin") as cp:
-                for s, text in zip(p.set_aside, originals, strict=True):
+                for s in p.set_aside:
                     cp.write_row((load_id, business_date, o.file_name, s.line_number,
-                                  mask_record(src, text, p.header), s.reasons))
+                                  storable(mask_record(src, s.raw_record, p.header)),
+                                  [storable(r) for r in s.reasons]))
             with cur.copy("copy restricted.quarantined_originals (load_id, file_name, line_number, raw_record)"
                           " from stdin") as cp:
-                for s, text in zip(p.set_aside, originals, strict=True):
-                    cp.write_row((load_id, o.file_name, s.line_number, text))
+                for s in p.set_aside:
+                    cp.write_row((load_id, o.file_name, s.line_number, storable(s.raw_record)))
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """Text PostgreSQL can hold, what it could not kept visible: NUL as the two characters \\0,
+    a lone surrogate as its escape (\\ud800)."""
+    return _UNSTORABLE.sub(lambda m: "\\0" if m[0] == "\x00" else f"\\u{ord(m[0]):04x}", text)
 
 
 def _outcome(p: ParsedFile) -> FileOutcome:

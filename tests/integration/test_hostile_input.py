@@ -179,3 +179,29 @@ def test_absurd_timestamps_are_bad_values(tmp_path, db, ts):
     write_drop(tmp_path, records)
     result = load_date(tmp_path, DAY)
     assert [r[3] for r in set_aside(db, result.load_id)] == [["bad_value:txn_ts"]]
+
+
+def test_a_lone_surrogate_sets_its_record_aside_and_the_rest_loads(tmp_path, db):
+    """JSON can spell half a UTF-16 pair (\\ud800), and a file declared utf-7 can decode to one:
+    neither is a character PostgreSQL (or UTF-8) can hold. The record is set aside, the trail
+    shows the surrogate as the six characters \\ud800, and the rest of the file loads."""
+    records = valid_records()
+    calls = jsonl_bytes(records["calls"]).decode().splitlines()
+    calls[2] = calls[2].replace('"campaign_id": null', '"campaign_id": "\\ud800"')
+    calls[3] = calls[3].replace('"service": "RETAIL"', '"service": "RET\\udfffAIL"')
+    agents = csv_bytes("agents", records["agents"]).decode().encode("utf-7").split(b"\n")
+    agents[2] = agents[2].replace(b"Shanghai", b"Shang+2AA-hai")  # AG2: no call references it
+    write_drop(tmp_path, records, encoding={"agents": "utf-7"},
+               raw_files={"calls.jsonl": ("\n".join(calls) + "\n").encode(), "agents.csv": b"\n".join(agents)})
+    result = load_date(tmp_path, DAY)
+    rows = set_aside(db, result.load_id)
+    assert [(r[0], r[1], r[3]) for r in rows] == [("agents.csv", 3, ["bad_value:site"]),
+                                                  ("calls.jsonl", 3, ["bad_value:campaign_id"]),
+                                                  ("calls.jsonl", 4, ["bad_value:service"])]
+    assert "Shang\\ud800hai" in rows[0][2] and '"campaign_id": "\\ud800"' in rows[1][2]
+    audit = [r[0] for r in db.execute("select raw_record from audit.quarantined_records where load_id = %s"
+                                      " order by file_name, line_number", (result.load_id,))]
+    assert "Shang\\ud800hai" in audit[0] and '"campaign_id": "\\ud800"' in audit[1]
+    counts = {f.file_name: (f.rows_read, f.rows_loaded, f.rows_quarantined) for f in result.files}
+    assert counts["calls.jsonl"] == (4, 2, 2) and counts["agents.csv"] == (2, 1, 1)
+    assert db.execute("select agent_id, site from raw.agents").fetchall() == [("AG1", "Shanghai")]
