@@ -24,6 +24,7 @@ import queue
 import re
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -349,9 +350,12 @@ def _snapshot_ids_in_force(conn, entity: str, business_date: date) -> pa.Array:
 def _check_threshold(business_date: date, parsed: list[ParsedFile], threshold: float) -> None:
     for p in parsed:
         if p.rows_read and p.rows_set_aside / p.rows_read > threshold:
+            # the commonest reason says what the source got wrong (e.g. a field added to every record)
+            reason, count = Counter(r for s in p.set_aside for r in s.reasons).most_common(1)[0]
             raise FileFault(business_date, p.inspected.entry.name, contract.FAULT_THRESHOLD,
                             f"{p.rows_set_aside} of {p.rows_read} records set aside"
-                            f" ({p.rows_set_aside / p.rows_read:.2%}), more than the {threshold:.2%} allowed")
+                            f" ({p.rows_set_aside / p.rows_read:.2%}), more than the {threshold:.2%} allowed;"
+                            f" most often {reason} ({count})")
 
 
 def _set_aside_duplicates(conn, p: ParsedFile, src: contract.SourceFile, business_date: date,

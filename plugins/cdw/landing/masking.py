@@ -26,6 +26,15 @@ def mask_value(value: str) -> str:
     return value[:1] + MASK * max(3, len(value) - 1) if value else value
 
 
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def field_label(key: str) -> str:
+    """A JSON key as a reason or the trail may show it: a field name as it is; anything else
+    (it may be data, e.g. a phone number used as a key) masked, in quotes."""
+    return key if _FIELD_NAME.fullmatch(key) else json.dumps(mask_value(key), ensure_ascii=False)
+
+
 def mask_line(text: str) -> str:
     return _CONTENT.sub(MASK, text)
 

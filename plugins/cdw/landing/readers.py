@@ -29,6 +29,7 @@ import pyarrow.csv as pacsv
 
 from cdw.landing import contract, pgcopy
 from cdw.landing.files import SPOOL_ERRORS, SURROGATE, FileFault, InspectedFile
+from cdw.landing.masking import field_label
 from cdw.landing.records import Context, check_batch
 
 BATCH_ROWS = 100_000
@@ -350,9 +351,9 @@ def _invalid_csv_records(inspected: InspectedFile, ncols: int) -> Iterator[tuple
 def _locate(inspected: InspectedFile, ordinals: set[int], valid_lines: list[int] | None) -> dict:
     """Line number and original text of the well-formed records with these ordinals."""
     found: dict[int, tuple[int, str]] = {}
-    if valid_lines is not None:  # JSONL: one record per line
+    if valid_lines is not None:  # JSONL: one record per line, as _jsonl_batches reads them
         wanted = {valid_lines[o - 1]: o for o in ordinals}
-        with inspected.spool.open(encoding="utf-8", errors=SPOOL_ERRORS, newline="") as fh:
+        with inspected.spool.open(encoding="utf-8", errors=SPOOL_ERRORS, newline="\n") as fh:
             for line_no, line in enumerate(fh, start=1):
                 if line_no in wanted:
                     found[wanted[line_no]] = (line_no, line.rstrip("\r\n"))
@@ -392,7 +393,9 @@ def _jsonl_batches(inspected: InspectedFile, parsed: ParsedFile) -> Iterator[tup
     parsed._valid_lines = []
     columns: dict[str, list] = {c.name: [] for c in src.columns}
     pre: list[list[str]] = []
-    with inspected.spool.open(encoding="utf-8", errors=SPOOL_ERRORS, newline="") as fh:
+    known = frozenset(src.column_names)
+    # records end at \n (or \r\n) only: a bare \r is whitespace to JSON, not a line end
+    with inspected.spool.open(encoding="utf-8", errors=SPOOL_ERRORS, newline="\n") as fh:
         for line_no, line in enumerate(fh, start=1):
             parsed.rows_read += 1
             record = _parse_json_record(line)
@@ -400,7 +403,9 @@ def _jsonl_batches(inspected: InspectedFile, parsed: ParsedFile) -> Iterator[tup
                 parsed.set_aside.append(SetAside(line_no, line.rstrip("\r\n"), ["malformed_record:line"]))
                 continue
             parsed._valid_lines.append(line_no)
-            reasons = []
+            # a key the contract does not know is a breach, as a CSV column outside it is
+            reasons = [] if record.keys() <= known else [
+                f"unexpected_field:{field_label(k)}" for k in record if k not in known]
             # a value can hold a lone surrogate only from a \ud800-\udfff escape or a decoded file with one
             surrogates = inspected.has_surrogate or ("\\u" in line and _SURROGATE_ESCAPE.search(line) is not None)
             for col in src.columns:
