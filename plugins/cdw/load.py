@@ -40,7 +40,7 @@ from psycopg.copy import QueuedLibpqWriter
 
 from cdw import warehouse
 from cdw.landing import contract
-from cdw.landing.files import FileFault, Manifest, inspect_file, read_manifest
+from cdw.landing.files import FileFault, Manifest, inspect_file, printable, read_manifest
 from cdw.landing.masking import mask_record
 from cdw.landing.readers import ParsedFile, read_file
 from cdw.landing.records import Context
@@ -157,7 +157,7 @@ def load_date(landing: Path, business_date: date, *, url: str | None = None,
             raise LoadFailed(reason, code=fault.code, file_name=fault.file_name) from None
         except BaseException as exc:
             # not a data fault (lost connection, disk full, a bug, SIGTERM): record it if we still can
-            reason = f"{business_date}: load interrupted: {type(exc).__name__}: {str(exc)[:300]}"
+            reason = failure_message(business_date, exc)
             try:
                 _record_status(conn, load_id, business_date, started_at, "FAILED", reason, version, drop)
             except Exception:  # the connection may be the thing that broke
@@ -166,6 +166,18 @@ def load_date(landing: Path, business_date: date, *, url: str | None = None,
         _refresh_raw_statistics(conn)
     result = LoadResult(business_date, load_id, [_outcome(p) for p in parsed])
     return result
+
+
+def failure_message(business_date: date, exc: BaseException) -> str:
+    """One line for a load stopped by a fault that is not the data's: the date, the file being
+    loaded (when it got that far), and the fault (cli.md)."""
+    file_name = getattr(exc, "cdw_file_name", None)
+    where = f"{business_date} {file_name}" if file_name else f"{business_date}"
+    if isinstance(exc, LoadFailed):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return f"{where}: load interrupted: Ctrl-C"
+    return f"{where}: load interrupted: {type(exc).__name__}: {printable(' '.join(str(exc).split()), 300)}"
 
 
 @contextmanager
@@ -306,34 +318,45 @@ def _load_files(conn, drop: Path, manifest: Manifest, load_id: int, work: Path, 
 
 def _load_inspected(conn, files, inspections, load_id: int, manifest: Manifest, parsed: list[ParsedFile],
                     say) -> None:
-    settings = get_settings()
-    business_date = manifest.business_date
     snapshot_ids: dict[str, pa.Array] = {}
     for (src, entry), inspection in zip(files, inspections, strict=True):
-        inspected = inspection.result()
-        # JSON can spell a NUL as \u0000, which the raw text does not show
-        ctx = Context(business_date, manifest.timezone, settings.max_field_chars,
-                      may_hold_nul=src.fmt != "csv" or inspected.has_nul)
-        for _column, entity in src.references:
-            if entity not in snapshot_ids:
-                snapshot_ids[entity] = _snapshot_ids_in_force(conn, entity, business_date)
-            ctx.reference_ids[entity] = snapshot_ids[entity]
-        columns = sql.SQL(", ").join(
-            sql.Identifier(c) for c in ("load_id", "business_date", "source_row", *src.column_names))
-        copy = sql.SQL("copy {table} ({columns}) from stdin (format binary)").format(
-            table=sql.Identifier("raw", src.entity), columns=columns)
-        with conn.cursor() as cur, cur.copy(copy, writer=_CopyWriter(cur)) as cp:
-            p = read_file(inspected, ctx, cp.write, load_id)
-            repeated = _repeated_in_file(p)  # while PostgreSQL finishes the COPY
-        if repeated is None:
-            repeated = _repeated_in_raw(conn, src, business_date)
-        parsed.append(p)
-        _set_aside_duplicates(conn, p, src, business_date, repeated)
-        say(f"{business_date} {entry.name}: {p.rows_read} read, {p.rows_good} loaded,"
-            f" {p.rows_set_aside} set aside")
-        _check_threshold(business_date, [p], settings.quarantine_threshold)
-        if src.is_snapshot:
-            snapshot_ids[src.entity] = p.good_ids.all_ids()
+        try:
+            _load_file(conn, src, entry, inspection.result(), load_id, manifest, parsed, snapshot_ids, say)
+        except BaseException as exc:
+            try:  # for the message of a fault that is not the data's (failure_message)
+                exc.cdw_file_name = entry.name
+            except (AttributeError, TypeError):
+                pass
+            raise
+
+
+def _load_file(conn, src: contract.SourceFile, entry, inspected, load_id: int, manifest: Manifest,
+               parsed: list[ParsedFile], snapshot_ids: dict[str, pa.Array], say) -> None:
+    settings = get_settings()
+    business_date = manifest.business_date
+    # JSON can spell a NUL as \u0000, which the raw text does not show
+    ctx = Context(business_date, manifest.timezone, settings.max_field_chars,
+                  may_hold_nul=src.fmt != "csv" or inspected.has_nul)
+    for _column, entity in src.references:
+        if entity not in snapshot_ids:
+            snapshot_ids[entity] = _snapshot_ids_in_force(conn, entity, business_date)
+        ctx.reference_ids[entity] = snapshot_ids[entity]
+    columns = sql.SQL(", ").join(
+        sql.Identifier(c) for c in ("load_id", "business_date", "source_row", *src.column_names))
+    copy = sql.SQL("copy {table} ({columns}) from stdin (format binary)").format(
+        table=sql.Identifier("raw", src.entity), columns=columns)
+    with conn.cursor() as cur, cur.copy(copy, writer=_CopyWriter(cur)) as cp:
+        p = read_file(inspected, ctx, cp.write, load_id)
+        repeated = _repeated_in_file(p)  # while PostgreSQL finishes the COPY
+    if repeated is None:
+        repeated = _repeated_in_raw(conn, src, business_date)
+    parsed.append(p)
+    _set_aside_duplicates(conn, p, src, business_date, repeated)
+    say(f"{business_date} {entry.name}: {p.rows_read} read, {p.rows_good} loaded,"
+        f" {p.rows_set_aside} set aside")
+    _check_threshold(business_date, [p], settings.quarantine_threshold)
+    if src.is_snapshot:
+        snapshot_ids[src.entity] = p.good_ids.all_ids()
 
 
 def _snapshot_ids_in_force(conn, entity: str, business_date: date) -> pa.Array:

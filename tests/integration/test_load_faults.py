@@ -155,7 +155,8 @@ def test_connection_terminated_mid_copy_then_rerun(tmp_path, warehouse_url, db):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     last = err.strip().splitlines()[-1]
-    assert last.startswith("error: ") and "terminat" in last and "Traceback" not in err
+    assert last.startswith(f"error: {DAY} transactions.csv: ") and "terminat" in last and "Traceback" not in err
+    assert out.splitlines()[-1] == "FAILED " + last.removeprefix("error: ")
     assert db.execute("select count(*) from raw.transactions").fetchone()[0] == 0
 
     result = load_date(root, DAY)
@@ -260,3 +261,43 @@ def test_loads_of_two_dates_started_together_never_load_an_id_twice(tmp_path, wa
                                " using (load_id) where l.business_date = %s and l.status = 'LOADED'"
                                " and q.reasons = array['duplicate_id:txn_id']", (other,)).fetchone()[0]
             assert aside == 5, attempt
+
+
+def _cdw_load(root: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "cdw.cli", "load", "--landing", str(root), "--date", str(DAY)],
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _one_error_line(err: str) -> str:
+    """The error: one line, the last on standard error, no traceback."""
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and err.strip().splitlines()[-1] == errors[0] and "Traceback" not in err, err
+    return errors[0].removeprefix("error: ")
+
+
+def test_a_fault_outside_the_data_names_the_date_and_file_and_ends_with_a_summary(tmp_path, warehouse_url, db):
+    """cli.md: an error is one line naming the date, the file and the fault; the last line of
+    standard output is a one-line summary. Here the warehouse refuses the loader a table."""
+    write_drop(tmp_path)
+    db.execute("revoke insert on raw.transactions from cdw_loader")
+    out, err = _cdw_load(tmp_path, dict(os.environ, CDW_WAREHOUSE_URL=warehouse_url)).communicate(timeout=120)
+    message = _one_error_line(err)
+    assert message.startswith(f"{DAY} transactions.csv: ") and "InsufficientPrivilege" in message, message
+    assert "permission denied for table transactions" in message
+    assert out.splitlines()[-1] == f"FAILED {message}"
+    reason = db.execute("select failure_reason from audit.load_runs_latest").fetchone()[0]
+    assert reason.startswith(f"{DAY} transactions.csv: ") and "permission denied" in reason
+
+
+def test_ctrl_c_stops_a_load_with_exit_130_and_one_line(tmp_path, warehouse_url, db):
+    write_drop(tmp_path, big_records(200_000))
+    proc = _cdw_load(tmp_path, dict(os.environ, CDW_WAREHOUSE_URL=warehouse_url))
+    _wait_for_copy(warehouse_url, proc, "transactions")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    message = _one_error_line(err)
+    assert message.startswith(f"{DAY} transactions.csv: ") and "Ctrl-C" in message, message
+    assert out.splitlines()[-1] == f"FAILED {message}"
+    assert db.execute("select count(*) from raw.transactions").fetchone() == (0,)
+    assert [s for _, s in statuses(db)] == ["FAILED"]
