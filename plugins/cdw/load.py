@@ -3,11 +3,13 @@
 Order of work, so that nothing is ever half-visible:
 
 1. take the date's lock (two loads of one date never interleave) and record RUNNING;
+   remove the work folders that loads no longer running left behind;
 2. check the whole drop without touching the warehouse: manifest, then every
    file's checksum, compression, encoding, header, records and row count, and
    the set-aside share against the threshold;
 3. in ONE transaction: remove the date's earlier raw rows (a re-delivery),
-   COPY the good records, set aside ids already loaded for another date,
+   COPY the good records, set aside ids already loaded for another date (under a
+   lock per entity held to commit: loads of two dates may run together),
    write the audit rows, mark earlier loads of the date SUPERSEDED, record LOADED.
 
 A failure at any point leaves the previous state of the date as it was, and
