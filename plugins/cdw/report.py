@@ -8,8 +8,9 @@ no script, no external asset, so they can be archived or mailed as they are.
 
 Personal data never reaches the page: examples of records set aside are masked as the
 loader masks them (``cdw.landing.masking``: whatever is not known to be safe to show; a CSV
-record's header is read from the drop, when it is still there), and a record whose file or
-header is unknown shows every run of letters and digits masked except its first two characters.
+record's header is read from the drop, when it is still there), each masked value shown as
+``***``; a record whose file or header is unknown shows every run of letters and digits
+masked except its first two characters.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cdw.settings import get_settings
 from cdw.version import code_version
 
 EXAMPLES_PER_REASON = 3
+MASK = "***"
 _RUN = re.compile(r"[^\W_]+")  # runs of letters and digits (any script)
 
 
@@ -45,12 +47,13 @@ def mask_run(text: str) -> str:
 
 
 def mask_record(file_name: str, raw_record: str, header: list[str] | None) -> str:
-    """A record set aside, safe to show: the loader's masking (``cdw.landing.masking``), safe by
-    default, applied again (the trail of loads older than it may hold more in clear)."""
+    """A record set aside, safe to show: the loader's masking (``cdw.landing.masking``, safe by
+    default) applied again, since older loads' trail may hold more in clear; a masked value
+    shows nothing of itself here (``***``), not even its first character."""
     src = contract.source_for_file_name(file_name)
     if src is None or (src.fmt == "csv" and not header):
         return mask_run(raw_record)
-    return masking.mask_record(src, raw_record, header)
+    return masking.mask_record(src, raw_record, header, value_mask=lambda value: MASK if value else value)
 
 
 def _csv_header(landing_path: str | None, file_name: str) -> list[str] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import html
 from datetime import date
 
 import psycopg
@@ -520,3 +521,4 @@ def test_what_is_not_known_safe_to_show_is_masked_for_auditors(tmp_path, db, mon
 
     page = write_report(result.load_id, out_dir=tmp_path / "reports").read_text(encoding="utf-8")
     assert "set-aside" in page and [s for s in secrets if s in page] == []
+    assert '"caller_number": "***"' in html.unescape(page)  # the report shows nothing of a masked value

@@ -20,6 +20,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable
 
 from cdw.landing.contract import SourceFile
 
@@ -47,18 +48,20 @@ def mask_line(text: str) -> str:
     return _CONTENT.sub(MASK, text)
 
 
-def mask_record(src: SourceFile, raw_record: str, header: list[str] | None) -> str:
+def mask_record(src: SourceFile, raw_record: str, header: list[str] | None,
+                value_mask: Callable[[str], str] = mask_value) -> str:
+    """``raw_record`` with what is not known safe to show masked by ``value_mask``."""
     shown = {c.name for c in src.columns if not c.personal}
     if src.fmt == "jsonl":
-        return _mask_json(raw_record, shown)
-    return _mask_csv(raw_record, header, shown)
+        return _mask_json(raw_record, shown, value_mask)
+    return _mask_csv(raw_record, header, shown, value_mask)
 
 
 class _Object(list):
     """A JSON object's (key, value) pairs as sent, repeated keys included."""
 
 
-def _mask_json(text: str, shown: set[str]) -> str:
+def _mask_json(text: str, shown: set[str], value_mask: Callable[[str], str]) -> str:
     try:
         record = json.loads(text, object_pairs_hook=_Object)
     except (ValueError, RecursionError):
@@ -66,21 +69,21 @@ def _mask_json(text: str, shown: set[str]) -> str:
     if not isinstance(record, _Object):
         return mask_line(text)
     try:
-        return _json(_Object((_masked_key(k), v if k in shown and not isinstance(v, list) else _masked(v))
-                             for k, v in record))
+        return _json(_Object((_masked_key(k), v if k in shown and not isinstance(v, list)
+                              else _masked(v, value_mask)) for k, v in record))
     except RecursionError:  # nested deeper than Python recurses: its shape only
         return mask_line(text)
 
 
-def _masked(value):
+def _masked(value, value_mask: Callable[[str], str]):
     """A value nobody has said is safe to show: its text masked, its structure kept."""
     if value is None or isinstance(value, bool):
         return value  # nothing to hide in null, true or false
     if isinstance(value, _Object):
-        return _Object((_masked_key(k), _masked(v)) for k, v in value)
+        return _Object((_masked_key(k), _masked(v, value_mask)) for k, v in value)
     if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return mask_value(value if isinstance(value, str) else json.dumps(value))
+        return [_masked(v, value_mask) for v in value]
+    return value_mask(value if isinstance(value, str) else json.dumps(value))
 
 
 def _json(value) -> str:
@@ -91,7 +94,7 @@ def _json(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _mask_csv(text: str, header: list[str] | None, shown: set[str]) -> str:
+def _mask_csv(text: str, header: list[str] | None, shown: set[str], value_mask: Callable[[str], str]) -> str:
     try:
         fields = next(csv.reader(io.StringIO(text, newline="")), [])
     except csv.Error:
@@ -100,5 +103,5 @@ def _mask_csv(text: str, header: list[str] | None, shown: set[str]) -> str:
         return mask_line(text)
     out = io.StringIO()
     csv.writer(out, lineterminator="").writerow(
-        [v if name in shown else mask_value(v) for name, v in zip(header, fields, strict=True)])
+        [v if name in shown else value_mask(v) for name, v in zip(header, fields, strict=True)])
     return out.getvalue()
