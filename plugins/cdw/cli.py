@@ -1,7 +1,7 @@
 """The ``cdw`` command (``shared/contracts/cli.md``).
 
 Exit status: 0 done, 1 the work failed (a load, a date, the warehouse), 2 bad
-arguments. Progress goes to standard error; the last line of standard output is
+arguments, 130 interrupted (Ctrl-C). Progress goes to standard error; the last line of standard output is
 a one-line summary. Errors are one line without a traceback unless ``--debug``.
 """
 
@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report a process ended by SIGINT
 
 
 class UsageError(Exception):
@@ -165,16 +166,20 @@ def _generate(generate_landing, args):
 
 
 def _cmd_load(args) -> int:
-    from cdw.load import LoadFailed, load_date
+    from cdw.load import failure_message, load_date
 
     if not args.landing.is_dir():
         raise UsageError(f"--landing {args.landing} is not a directory")
     try:
         result = load_date(args.landing, args.date, progress=_progress)
-    except LoadFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        print(f"FAILED {exc}")
-        return EXIT_FAILED
+    except (Exception, KeyboardInterrupt) as exc:
+        if args.debug:
+            raise
+        # whatever stopped it, the date (and file) named, and a summary line last on stdout
+        message = failure_message(args.date, exc)
+        print(f"error: {message}", file=sys.stderr)
+        print(f"FAILED {message}")
+        return EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else EXIT_FAILED
     for line in result.file_lines():
         _progress(line)
     print(result.summary())
@@ -271,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("error: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
         if debug:
             raise

@@ -3,11 +3,13 @@
 Order of work, so that nothing is ever half-visible:
 
 1. take the date's lock (two loads of one date never interleave) and record RUNNING;
+   remove the work folders that loads no longer running left behind;
 2. check the whole drop without touching the warehouse: manifest, then every
    file's checksum, compression, encoding, header, records and row count, and
    the set-aside share against the threshold;
 3. in ONE transaction: remove the date's earlier raw rows (a re-delivery),
-   COPY the good records, set aside ids already loaded for another date,
+   COPY the good records, set aside ids already loaded for another date (under a
+   lock per entity held to commit: loads of two dates may run together),
    write the audit rows, mark earlier loads of the date SUPERSEDED, record LOADED.
 
 A failure at any point leaves the previous state of the date as it was, and
@@ -17,12 +19,17 @@ its transaction rolled back; the next load of the date records it as FAILED.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import queue
+import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -35,7 +42,7 @@ from psycopg.copy import QueuedLibpqWriter
 
 from cdw import warehouse
 from cdw.landing import contract
-from cdw.landing.files import FileFault, Manifest, inspect_file, read_manifest
+from cdw.landing.files import FileFault, Manifest, inspect_file, printable, read_manifest
 from cdw.landing.masking import mask_record
 from cdw.landing.readers import ParsedFile, read_file
 from cdw.landing.records import Context
@@ -99,6 +106,10 @@ def _lock_key(business_date: date) -> str:
     return f"cdw.load.{business_date.isoformat()}"
 
 
+def _ids_lock_key(src: contract.SourceFile) -> str:
+    return f"cdw.ids.{src.entity}"
+
+
 def load_date(landing: Path, business_date: date, *, url: str | None = None,
               progress: Callable[[str], None] | None = None) -> LoadResult:
     """Check and load the drop ``landing/<business_date>``; raise :class:`LoadFailed` on a data fault."""
@@ -121,45 +132,96 @@ def load_date(landing: Path, business_date: date, *, url: str | None = None,
             (load_id, business_date, version, str(drop)),
         ).fetchone()[0]
         say(f"{business_date} load {load_id}: checking {drop}")
-        settings.work_dir.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f"load-{load_id}-", dir=settings.work_dir))
         parsed: list[ParsedFile] = []
         try:
-            manifest = read_manifest(drop, business_date, settings.timezone, warehouse.recorded_timezone(conn))
-            # One transaction: nothing of the date changes for anyone else until every check passed.
-            with conn.transaction():
-                _delete_date(conn, business_date)
-                _load_files(conn, drop, manifest, load_id, work, parsed, say)
-                _record_timezone(conn, manifest, load_id)
-                _write_audit(conn, business_date, load_id, parsed)
-                conn.execute(
-                    "insert into audit.load_runs (load_id, business_date, started_at, finished_at, status,"
-                    " code_version, landing_path)"
-                    " select load_id, business_date, started_at, clock_timestamp(), 'SUPERSEDED', code_version,"
-                    " landing_path from audit.load_runs_latest"
-                    " where business_date = %s and load_id <> %s and status in ('LOADED', 'PUBLISHED')",
-                    (business_date, load_id),
-                )
-                _record_status(conn, load_id, business_date, started_at, "LOADED", None, version, drop)
+            with _work_folder(settings.work_dir, load_id) as work:
+                manifest = read_manifest(drop, business_date, settings.timezone, warehouse.recorded_timezone(conn))
+                # One transaction: nothing of the date changes for anyone else until every check passed.
+                with conn.transaction():
+                    _delete_date(conn, business_date)
+                    _load_files(conn, drop, manifest, load_id, work, parsed, say)
+                    _record_timezone(conn, manifest, load_id)
+                    _write_audit(conn, business_date, load_id, parsed)
+                    conn.execute(
+                        "insert into audit.load_runs (load_id, business_date, started_at, finished_at, status,"
+                        " code_version, landing_path)"
+                        " select load_id, business_date, started_at, clock_timestamp(), 'SUPERSEDED', code_version,"
+                        " landing_path from audit.load_runs_latest"
+                        " where business_date = %s and load_id <> %s and status in ('LOADED', 'PUBLISHED')",
+                        (business_date, load_id),
+                    )
+                    _record_status(conn, load_id, business_date, started_at, "LOADED", None, version, drop)
         except FileFault as fault:
             reason = str(fault)
             with conn.transaction():
-                _write_audit(conn, business_date, load_id, parsed)
+                _write_audit(conn, business_date, load_id, parsed, committed=False)
                 _record_status(conn, load_id, business_date, started_at, "FAILED", reason, version, drop)
             raise LoadFailed(reason, code=fault.code, file_name=fault.file_name) from None
         except BaseException as exc:
             # not a data fault (lost connection, disk full, a bug, SIGTERM): record it if we still can
-            reason = f"{business_date}: load interrupted: {type(exc).__name__}: {str(exc)[:300]}"
+            reason = failure_message(business_date, exc)
             try:
                 _record_status(conn, load_id, business_date, started_at, "FAILED", reason, version, drop)
             except Exception:  # the connection may be the thing that broke
                 log.warning("could not record the failure of load %s", load_id)
             raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
         _refresh_raw_statistics(conn)
     result = LoadResult(business_date, load_id, [_outcome(p) for p in parsed])
     return result
+
+
+def failure_message(business_date: date, exc: BaseException) -> str:
+    """One line for a load stopped by a fault that is not the data's: the date, the file being
+    loaded (when it got that far), and the fault (cli.md)."""
+    file_name = getattr(exc, "cdw_file_name", None)
+    where = f"{business_date} {file_name}" if file_name else f"{business_date}"
+    if isinstance(exc, LoadFailed):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return f"{where}: load interrupted: Ctrl-C"
+    return f"{where}: load interrupted: {type(exc).__name__}: {printable(' '.join(str(exc).split()), 300)}"
+
+
+@contextmanager
+def _work_folder(work_dir: Path, load_id: int) -> Iterator[Path]:
+    """An owner-only folder for the load's decompressed spools (personal data in clear), removed
+    at the end. A load killed before it could remove it leaves it behind, so each load first
+    removes the folders of loads no longer running: a running load holds a lock on its folder
+    (flock: the kernel drops it when the process dies, whatever the pid is reused for, and it
+    does not depend on which warehouse the load was writing to)."""
+    work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    guard = os.open(work_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        # one load at a time between here and its folder being locked, so none removes another's new folder
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        _remove_abandoned_work(work_dir)
+        folder = Path(tempfile.mkdtemp(prefix=f"load-{load_id}-", dir=work_dir))  # mode 0700
+        held = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(guard)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(held)
+
+
+def _remove_abandoned_work(work_dir: Path) -> None:
+    for folder in work_dir.glob("load-*"):
+        try:
+            held = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a load still running
+        else:
+            log.warning("removing %s, left behind by a load that stopped before finishing", folder.name)
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(held)
 
 
 def _refresh_raw_statistics(conn) -> None:
@@ -258,34 +320,45 @@ def _load_files(conn, drop: Path, manifest: Manifest, load_id: int, work: Path, 
 
 def _load_inspected(conn, files, inspections, load_id: int, manifest: Manifest, parsed: list[ParsedFile],
                     say) -> None:
-    settings = get_settings()
-    business_date = manifest.business_date
     snapshot_ids: dict[str, pa.Array] = {}
     for (src, entry), inspection in zip(files, inspections, strict=True):
-        inspected = inspection.result()
-        # JSON can spell a NUL as \u0000, which the raw text does not show
-        ctx = Context(business_date, manifest.timezone, settings.max_field_chars,
-                      may_hold_nul=src.fmt != "csv" or inspected.has_nul)
-        for _column, entity in src.references:
-            if entity not in snapshot_ids:
-                snapshot_ids[entity] = _snapshot_ids_in_force(conn, entity, business_date)
-            ctx.reference_ids[entity] = snapshot_ids[entity]
-        columns = sql.SQL(", ").join(
-            sql.Identifier(c) for c in ("load_id", "business_date", "source_row", *src.column_names))
-        copy = sql.SQL("copy {table} ({columns}) from stdin (format binary)").format(
-            table=sql.Identifier("raw", src.entity), columns=columns)
-        with conn.cursor() as cur, cur.copy(copy, writer=_CopyWriter(cur)) as cp:
-            p = read_file(inspected, ctx, cp.write, load_id)
-            repeated = _repeated_in_file(p)  # while PostgreSQL finishes the COPY
-        if repeated is None:
-            repeated = _repeated_in_raw(conn, src, business_date)
-        parsed.append(p)
-        _set_aside_duplicates(conn, p, src, business_date, repeated)
-        say(f"{business_date} {entry.name}: {p.rows_read} read, {p.rows_good} loaded,"
-            f" {p.rows_set_aside} set aside")
-        _check_threshold(business_date, [p], settings.quarantine_threshold)
-        if src.is_snapshot:
-            snapshot_ids[src.entity] = p.good_ids.all_ids()
+        try:
+            _load_file(conn, src, entry, inspection.result(), load_id, manifest, parsed, snapshot_ids, say)
+        except BaseException as exc:
+            try:  # for the message of a fault that is not the data's (failure_message)
+                exc.cdw_file_name = entry.name
+            except (AttributeError, TypeError):
+                pass
+            raise
+
+
+def _load_file(conn, src: contract.SourceFile, entry, inspected, load_id: int, manifest: Manifest,
+               parsed: list[ParsedFile], snapshot_ids: dict[str, pa.Array], say) -> None:
+    settings = get_settings()
+    business_date = manifest.business_date
+    # JSON can spell a NUL as \u0000, which the raw text does not show
+    ctx = Context(business_date, manifest.timezone, settings.max_field_chars,
+                  may_hold_nul=src.fmt != "csv" or inspected.has_nul)
+    for _column, entity in src.references:
+        if entity not in snapshot_ids:
+            snapshot_ids[entity] = _snapshot_ids_in_force(conn, entity, business_date)
+        ctx.reference_ids[entity] = snapshot_ids[entity]
+    columns = sql.SQL(", ").join(
+        sql.Identifier(c) for c in ("load_id", "business_date", "source_row", *src.column_names))
+    copy = sql.SQL("copy {table} ({columns}) from stdin (format binary)").format(
+        table=sql.Identifier("raw", src.entity), columns=columns)
+    with conn.cursor() as cur, cur.copy(copy, writer=_CopyWriter(cur)) as cp:
+        p = read_file(inspected, ctx, cp.write, load_id)
+        repeated = _repeated_in_file(p)  # while PostgreSQL finishes the COPY
+    if repeated is None:
+        repeated = _repeated_in_raw(conn, src, business_date)
+    parsed.append(p)
+    _set_aside_duplicates(conn, p, src, business_date, repeated)
+    say(f"{business_date} {entry.name}: {p.rows_read} read, {p.rows_good} loaded,"
+        f" {p.rows_set_aside} set aside")
+    _check_threshold(business_date, [p], settings.quarantine_threshold)
+    if src.is_snapshot:
+        snapshot_ids[src.entity] = p.good_ids.all_ids()
 
 
 def _snapshot_ids_in_force(conn, entity: str, business_date: date) -> pa.Array:
@@ -302,9 +375,12 @@ def _snapshot_ids_in_force(conn, entity: str, business_date: date) -> pa.Array:
 def _check_threshold(business_date: date, parsed: list[ParsedFile], threshold: float) -> None:
     for p in parsed:
         if p.rows_read and p.rows_set_aside / p.rows_read > threshold:
+            # the commonest reason says what the source got wrong (e.g. a field added to every record)
+            reason, count = Counter(r for s in p.set_aside for r in s.reasons).most_common(1)[0]
             raise FileFault(business_date, p.inspected.entry.name, contract.FAULT_THRESHOLD,
                             f"{p.rows_set_aside} of {p.rows_read} records set aside"
-                            f" ({p.rows_set_aside / p.rows_read:.2%}), more than the {threshold:.2%} allowed")
+                            f" ({p.rows_set_aside / p.rows_read:.2%}), more than the {threshold:.2%} allowed;"
+                            f" most often {reason} ({count})")
 
 
 def _set_aside_duplicates(conn, p: ParsedFile, src: contract.SourceFile, business_date: date,
@@ -361,7 +437,12 @@ def _loaded_for_another_date(conn, p: ParsedFile, src: contract.SourceFile, busi
     issued in increasing order, as core systems issue them, none, so the check costs
     nothing however long the history. Ids in no order make it a scan of the dates they span.
     The day's range is recorded for the loads to come.
+
+    Under a lock per entity held to commit: a load of another date started together would
+    otherwise check before this one commits, and both would keep the same ids. Every load
+    takes these locks in the order of ``contract.SOURCE_FILES``, so two loads cannot deadlock.
     """
+    conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (_ids_lock_key(src),))
     low, high = p.good_ids.lowest, p.good_ids.highest
     conn.execute("insert into raw.id_ranges (entity, business_date, lowest_id, highest_id)"
                  " values (%s, %s, %s, %s)", (src.entity, business_date, low, high))
@@ -383,9 +464,14 @@ def _loaded_for_another_date(conn, p: ParsedFile, src: contract.SourceFile, busi
     return rows
 
 
-def _write_audit(conn, business_date: date, load_id: int, parsed: list[ParsedFile]) -> None:
+def _write_audit(conn, business_date: date, load_id: int, parsed: list[ParsedFile], *,
+                 committed: bool = True) -> None:
+    """File counts and records set aside. A FAILED load (``committed`` False) loaded nothing:
+    its files keep what was read and set aside, and 0 loaded (their COPY was rolled back)."""
     for p in parsed:
         o = _outcome(p)
+        if not committed:
+            o.rows_loaded = 0
         conn.execute(
             "insert into audit.file_reconciliation (load_id, business_date, file_name, sha256, manifest_rows,"
             " rows_read, rows_loaded, rows_quarantined) values (%s, %s, %s, %s, %s, %s, %s, %s)",
@@ -395,18 +481,26 @@ def _write_audit(conn, business_date: date, load_id: int, parsed: list[ParsedFil
         if not p.set_aside:
             continue
         src = p.inspected.entry.source
-        # PostgreSQL text cannot hold NUL: keep it visible as the two characters \0
-        originals = [s.raw_record.replace("\x00", "\\0") for s in p.set_aside]
         with conn.cursor() as cur:
             with cur.copy("copy audit.quarantined_records (load_id, business_date, file_name, line_number,"
                           " raw_record, reasons) from stdin") as cp:
-                for s, text in zip(p.set_aside, originals, strict=True):
+                for s in p.set_aside:
                     cp.write_row((load_id, business_date, o.file_name, s.line_number,
-                                  mask_record(src, text, p.header), s.reasons))
+                                  storable(mask_record(src, s.raw_record, p.header)),
+                                  [storable(r) for r in s.reasons]))
             with cur.copy("copy restricted.quarantined_originals (load_id, file_name, line_number, raw_record)"
                           " from stdin") as cp:
-                for s, text in zip(p.set_aside, originals, strict=True):
-                    cp.write_row((load_id, o.file_name, s.line_number, text))
+                for s in p.set_aside:
+                    cp.write_row((load_id, o.file_name, s.line_number, storable(s.raw_record)))
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """Text PostgreSQL can hold, what it could not kept visible: NUL as the two characters \\0,
+    a lone surrogate as its escape (\\ud800)."""
+    return _UNSTORABLE.sub(lambda m: "\\0" if m[0] == "\x00" else f"\\u{ord(m[0]):04x}", text)
 
 
 def _outcome(p: ParsedFile) -> FileOutcome:

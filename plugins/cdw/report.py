@@ -6,17 +6,17 @@
 ``<out_dir>/index.html`` (every load, newest first). Pages are self-contained: inline CSS,
 no script, no external asset, so they can be archived or mailed as they are.
 
-Personal data never reaches the page: examples of records set aside are masked — the
-contract's personal columns of a CSV record (the header is read from the drop, when it is
-still there), the personal keys of a JSON line, and for a record that cannot be parsed (or
-whose header is unknown) every run of letters and digits except its first two characters.
+Personal data never reaches the page: examples of records set aside are masked as the
+loader masks them (``cdw.landing.masking``: whatever is not known to be safe to show; a CSV
+record's header is read from the drop, when it is still there), each masked value shown as
+``***``; a record whose file or header is unknown shows every run of letters and digits
+masked except its first two characters.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 import re
 from datetime import UTC, datetime
@@ -25,7 +25,7 @@ from pathlib import Path
 from jinja2 import Environment, select_autoescape
 
 from cdw import warehouse
-from cdw.landing import contract
+from cdw.landing import contract, masking
 from cdw.settings import get_settings
 from cdw.version import code_version
 
@@ -46,35 +46,14 @@ def mask_run(text: str) -> str:
     return _RUN.sub(lambda m: m.group(0)[:2] + "*" * max(len(m.group(0)) - 2, 0), text)
 
 
-def _personal(file_name: str) -> tuple[contract.SourceFile | None, set[str]]:
-    src = contract.source_for_file_name(file_name)
-    return src, {c.name for c in src.columns if c.personal} if src else set()
-
-
 def mask_record(file_name: str, raw_record: str, header: list[str] | None) -> str:
-    """A record set aside, safe to show: personal fields masked (see the module docstring)."""
-    src, personal = _personal(file_name)
-    if src is not None and src.fmt == "jsonl":
-        try:
-            obj = json.loads(raw_record)
-        except ValueError:
-            return mask_run(raw_record)
-        if not isinstance(obj, dict):
-            return mask_run(raw_record)
-        return json.dumps({k: (MASK if k in personal and v is not None else v) for k, v in obj.items()},
-                          ensure_ascii=False)
-    if src is not None and header:
-        try:
-            rows = list(csv.reader(io.StringIO(raw_record)))
-        except csv.Error:
-            return mask_run(raw_record)
-        if len(rows) == 1 and len(rows[0]) == len(header):
-            fields = [MASK if name in personal and value else value for name, value in zip(header, rows[0],
-                                                                                          strict=True)]
-            out = io.StringIO()
-            csv.writer(out, lineterminator="").writerow(fields)
-            return out.getvalue()
-    return mask_run(raw_record)
+    """A record set aside, safe to show: the loader's masking (``cdw.landing.masking``, safe by
+    default) applied again, since older loads' trail may hold more in clear; a masked value
+    shows nothing of itself here (``***``), not even its first character."""
+    src = contract.source_for_file_name(file_name)
+    if src is None or (src.fmt == "csv" and not header):
+        return mask_run(raw_record)
+    return masking.mask_record(src, raw_record, header, value_mask=lambda value: MASK if value else value)
 
 
 def _csv_header(landing_path: str | None, file_name: str) -> list[str] | None:
@@ -109,9 +88,12 @@ def collect(conn, load_id: int, run_results: Path | None = None) -> dict:
         raise ValueError(f"load {load_id} is not in audit.load_runs")
     latest = events[-1]
     files = _rows(conn, "select * from audit.file_reconciliation where load_id = %s order by file_name", (load_id,))
+    # a load that failed before its commit loaded nothing: its files record 0 loaded
+    committed = any(e["status"] == "LOADED" for e in events)
     for f in files:
-        f["reconciles"] = (f["manifest_rows"] == f["rows_read"]
-                           == (f["rows_loaded"] or 0) + (f["rows_quarantined"] or 0))
+        f["reconciles"] = f["manifest_rows"] == f["rows_read"] and (
+            f["rows_read"] == (f["rows_loaded"] or 0) + (f["rows_quarantined"] or 0) if committed
+            else not f["rows_loaded"])
     reasons = _rows(conn, """
         select file_name, reason, count(*) as records
         from audit.quarantined_records, unnest(reasons) as reason

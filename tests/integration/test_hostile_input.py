@@ -179,3 +179,76 @@ def test_absurd_timestamps_are_bad_values(tmp_path, db, ts):
     write_drop(tmp_path, records)
     result = load_date(tmp_path, DAY)
     assert [r[3] for r in set_aside(db, result.load_id)] == [["bad_value:txn_ts"]]
+
+
+def test_a_lone_surrogate_sets_its_record_aside_and_the_rest_loads(tmp_path, db):
+    """JSON can spell half a UTF-16 pair (\\ud800), and a file declared utf-7 can decode to one:
+    neither is a character PostgreSQL (or UTF-8) can hold. The record is set aside, the trail
+    shows the surrogate as the six characters \\ud800, and the rest of the file loads."""
+    records = valid_records()
+    calls = jsonl_bytes(records["calls"]).decode().splitlines()
+    calls[2] = calls[2].replace('"campaign_id": null', '"campaign_id": "\\ud800"')
+    calls[3] = calls[3].replace('"service": "RETAIL"', '"service": "RET\\udfffAIL"')
+    agents = csv_bytes("agents", records["agents"]).decode().encode("utf-7").split(b"\n")
+    agents[2] = agents[2].replace(b"Shanghai", b"Shang+2AA-hai")  # AG2: no call references it
+    write_drop(tmp_path, records, encoding={"agents": "utf-7"},
+               raw_files={"calls.jsonl": ("\n".join(calls) + "\n").encode(), "agents.csv": b"\n".join(agents)})
+    result = load_date(tmp_path, DAY)
+    rows = set_aside(db, result.load_id)
+    assert [(r[0], r[1], r[3]) for r in rows] == [("agents.csv", 3, ["bad_value:site"]),
+                                                  ("calls.jsonl", 3, ["bad_value:campaign_id"]),
+                                                  ("calls.jsonl", 4, ["bad_value:service"])]
+    assert "Shang\\ud800hai" in rows[0][2] and '"campaign_id": "\\ud800"' in rows[1][2]
+    audit = [r[0] for r in db.execute("select raw_record from audit.quarantined_records where load_id = %s"
+                                      " order by file_name, line_number", (result.load_id,))]
+    assert "Shang\\ud800hai" in audit[0] and '"campaign_id": "\\ud800"' in audit[1]
+    counts = {f.file_name: (f.rows_read, f.rows_loaded, f.rows_quarantined) for f in result.files}
+    assert counts["calls.jsonl"] == (4, 2, 2) and counts["agents.csv"] == (2, 1, 1)
+    assert db.execute("select agent_id, site from raw.agents").fetchall() == [("AG1", "Shanghai")]
+
+
+def test_a_bare_carriage_return_inside_a_json_record_is_whitespace_not_a_line_end(tmp_path, db):
+    """JSON Lines records end at \\n (or \\r\\n); a bare \\r between tokens is JSON whitespace."""
+    records = valid_records()
+    calls = jsonl_bytes(records["calls"]).decode().splitlines()
+    calls[1] = calls[1].replace(', "direction"', ',\r"direction"')
+    calls[2] = calls[2].replace(', "service"', ',\r\r "service"') + "\r"  # and a \r\n line end
+    write_drop(tmp_path, records, raw_files={"calls.jsonl": ("\n".join(calls) + "\n").encode()})
+    result = load_date(tmp_path, DAY)
+    f = next(f for f in result.files if f.file_name == "calls.jsonl")
+    assert (f.rows_read, f.rows_loaded, f.rows_quarantined) == (4, 4, 0)
+
+
+def test_a_field_outside_the_contract_is_a_breach_in_both_formats(tmp_path, db):
+    """docs/contracts/landing-additions.md: a JSON record with a key the contract does not know
+    is set aside (unexpected_field:<key>), as a CSV file with such a column fails."""
+    records = valid_records()
+    records["calls"][0]["caller_name"] = "张三丰"
+    records["calls"][1]["13912345678"] = 1  # a key that is not a field name is not shown either
+    write_drop(tmp_path, records)
+    result = load_date(tmp_path, DAY)
+    rows = set_aside(db, result.load_id)
+    assert [(r[0], r[1], r[3]) for r in rows] == [("calls.jsonl", 1, ["unexpected_field:caller_name"]),
+                                                  ("calls.jsonl", 2, ['unexpected_field:"1**********"'])]
+    f = next(f for f in result.files if f.file_name == "calls.jsonl")
+    assert (f.rows_read, f.rows_loaded, f.rows_quarantined) == (4, 2, 2)
+
+    # a source that adds a field to every record: the file fails by the threshold, the reason named
+    for call in records["calls"]:
+        call["queue_name"] = "RETAIL-VIP"
+    write_drop(tmp_path, records)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CDW_QUARANTINE_THRESHOLD", "0.01")
+        with pytest.raises(LoadFailed) as failure:
+            load_date(tmp_path, DAY)
+    assert (failure.value.file_name, failure.value.code) == ("calls.jsonl", contract.FAULT_THRESHOLD)
+    assert "unexpected_field:queue_name" in str(failure.value)
+
+    # the same in a CSV file: its header is the file's, so the file fails
+    columns = [*contract.AGENTS.column_names, "badge_no"]
+    write_drop(tmp_path, valid_records(),
+               raw_files={"agents.csv": csv_bytes("agents", valid_records()["agents"], columns)})
+    with pytest.raises(LoadFailed) as failure:
+        load_date(tmp_path, DAY)
+    assert (failure.value.file_name, failure.value.code) == ("agents.csv", contract.FAULT_UNEXPECTED_COLUMNS)
+    assert "badge_no" in str(failure.value)

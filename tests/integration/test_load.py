@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import html
 from datetime import date
 
 import psycopg
@@ -12,7 +13,7 @@ from psycopg import sql
 from cdw import warehouse
 from cdw.landing import contract
 from cdw.load import LoadFailed, load_date
-from tests.landing_builder import DAY, csv_bytes, valid_records, write_drop
+from tests.landing_builder import DAY, csv_bytes, jsonl_bytes, valid_records, write_drop
 
 RAW_TABLES = [s.entity for s in contract.SOURCE_FILES]
 
@@ -455,3 +456,69 @@ def test_the_raw_refresh_function_takes_only_the_contracts_tables(db):
             conn.execute("select raw.refresh_after_load('audit.load_runs')")
     assert db.execute("select has_function_privilege('public', 'raw.refresh_after_load(text)', 'execute')"
                       ).fetchone() == (False,)
+
+
+def test_the_trail_of_a_failed_load_says_nothing_was_loaded(tmp_path, db):
+    """Files checked before the fault were read (and some records set aside), but the date's
+    transaction rolled back: the trail must not claim rows loaded that raw does not hold."""
+    records = valid_records()
+    records["customers"][0]["gender"] = "X"  # set aside: 1 of 3 passes the 1 % threshold...
+    utf16 = csv_bytes("agents", records["agents"]).decode().encode("utf-16")
+    write_drop(tmp_path, records, raw_files={"agents.csv": utf16})
+    with pytest.raises(LoadFailed) as failure:
+        load_date(tmp_path, DAY)
+    # ...so customers.csv is the file that fails; agents.csv would fail next
+    assert (failure.value.file_name, failure.value.code) == ("customers.csv", contract.FAULT_THRESHOLD)
+    load_id = db.execute("select load_id from audit.load_runs_latest where status = 'FAILED'").fetchone()[0]
+    trail = db.execute("select file_name, manifest_rows, rows_read, rows_loaded, rows_quarantined"
+                       " from audit.file_reconciliation where load_id = %s order by 1", (load_id,)).fetchall()
+    assert trail == [("customers.csv", 3, 3, 0, 1)]
+
+    records["customers"][0]["gender"] = "M"
+    write_drop(tmp_path, records, raw_files={"agents.csv": utf16})
+    with pytest.raises(LoadFailed) as failure:
+        load_date(tmp_path, DAY)
+    assert (failure.value.file_name, failure.value.code) == ("agents.csv", contract.FAULT_UNDECODABLE)
+    load_id = db.execute("select max(load_id) from audit.load_runs_latest where status = 'FAILED'").fetchone()[0]
+    trail = db.execute("select file_name, manifest_rows, rows_read, rows_loaded, rows_quarantined"
+                       " from audit.file_reconciliation where load_id = %s order by 1", (load_id,)).fetchall()
+    assert trail == [("accounts.csv", 4, 4, 0, 0), ("customers.csv", 3, 3, 0, 0)]
+    assert db.execute("select count(*) from raw.customers").fetchone() == (0,)
+    # the auditors' report holds such a trail for true (nothing loaded), not broken
+    from cdw.report import collect
+
+    assert [f["reconciles"] for f in collect(db, load_id)["files"]] == [True, True]
+
+
+def test_what_is_not_known_safe_to_show_is_masked_for_auditors(tmp_path, db, monkeypatch):
+    """Personal fields whatever their JSON type, keys the contract does not know, nested values,
+    and lines that are not records: none shows its value to an auditor, in the trail or the report."""
+    monkeypatch.setenv("CDW_QUARANTINE_THRESHOLD", "1")
+    records = valid_records()
+    calls = records["calls"]
+    calls[0]["caller_number"] = 8613912345602  # a number where text belongs
+    calls[1]["caller_number"] = {"e164": "+8613912345603"}
+    calls[2]["caller_name"] = "张三丰"  # a key the contract does not know
+    calls[3]["customer_id"] = ["+8613912345604", {"name": "李小龙"}]  # nested in a field that is not personal
+    lines = jsonl_bytes(calls) + '{"caller_number": "+8613912345605", "full_name": "黄飞鸿", \n'.encode()
+    records["customers"].append(dict(records["customers"][0], customer_id="C9", full_name="欧阳娜娜",
+                                     phone="+8613912345606", gender="X"))
+    write_drop(tmp_path, records, raw_files={"calls.jsonl": lines}, rows_override={"calls.jsonl": 5})
+    result = load_date(tmp_path, DAY)
+    secrets = ["8613912345602", "8613912345603", "张三丰", "8613912345604", "李小龙", "8613912345605", "黄飞鸿",
+               "欧阳娜娜", "8613912345606"]
+    audit = "\n".join(r[0] for r in db.execute("select raw_record from audit.quarantined_records"
+                                               " where load_id = %s", (result.load_id,)))
+    clear = "\n".join(r[0] for r in db.execute("select raw_record from restricted.quarantined_originals"
+                                               " where load_id = %s", (result.load_id,)))
+    assert [s for s in secrets if s in audit] == []
+    assert [s for s in secrets if s not in clear] == []
+    # what is known safe stays readable: the contract's keys, codes, and the key that is not one
+    assert '"caller_number": ' in audit and '"direction": "INBOUND"' in audit and '"caller_name": ' in audit
+    assert ",X," in audit
+
+    from cdw.report import write_report
+
+    page = write_report(result.load_id, out_dir=tmp_path / "reports").read_text(encoding="utf-8")
+    assert "set-aside" in page and [s for s in secrets if s in page] == []
+    assert '"caller_number": "***"' in html.unescape(page)  # the report shows nothing of a masked value

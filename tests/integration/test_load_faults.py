@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import psycopg
@@ -48,7 +50,20 @@ def _wait_for_copy(url: str, proc: subprocess.Popen, table: str, timeout: float 
     raise AssertionError("the COPY never started")
 
 
-def test_sigkill_in_the_middle_of_copy_then_rerun(tmp_path, warehouse_url, db):
+# a process standing for a load that is still running: it holds a work folder as a load does
+HOLD_A_WORK_FOLDER = """
+import sys, time
+from pathlib import Path
+from cdw.load import _work_folder
+with _work_folder(Path(sys.argv[1]), 999) as folder:
+    print(folder, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_sigkill_in_the_middle_of_copy_then_rerun(tmp_path, warehouse_url, db, monkeypatch):
+    monkeypatch.setenv("CDW_HOME", str(tmp_path / "home"))
+    work = tmp_path / "home" / "work"
     # a good first delivery of the date is what analysts had; a re-delivery is killed mid-COPY
     first_root = tmp_path / "first"
     write_drop(first_root)
@@ -73,8 +88,22 @@ def test_sigkill_in_the_middle_of_copy_then_rerun(tmp_path, warehouse_url, db):
         time.sleep(0.1)
     assert raw_state(db) == before
     assert statuses(db)[-1][1] == "RUNNING"  # the killed load never got to say otherwise
+    # its decompressed copies (personal data in clear) are left behind, readable by nobody else
+    (killed,) = work.glob("load-*")
+    assert stat.S_IMODE(killed.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(f.stat().st_mode) for f in killed.iterdir()} == {0o600}
 
-    result = load_date(root, DAY)
+    # the rerun removes the folder of the dead load, not that of a load still running
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_A_WORK_FOLDER, str(work)], env=env, cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    running = Path(holder.stdout.readline().strip())
+    assert running.is_dir()
+    try:
+        result = load_date(root, DAY)
+        assert not killed.exists() and running.is_dir()
+    finally:
+        holder.kill()
+        holder.wait()
     after_rerun = raw_state(db)
     assert len(after_rerun["transactions"]) == 200_000
     # the killed load is now on record as FAILED (abandoned), the rerun as LOADED
@@ -89,6 +118,7 @@ def test_sigkill_in_the_middle_of_copy_then_rerun(tmp_path, warehouse_url, db):
                " delete from raw.accounts; delete from raw.agents")
     load_date(root, DAY)
     assert raw_state(db) == after_rerun
+    assert list(work.iterdir()) in ([], [work / ".lock"])  # the holder died: its folder went too
 
 
 def test_two_loads_of_the_same_date_never_interleave(tmp_path, warehouse_url, db):
@@ -125,7 +155,8 @@ def test_connection_terminated_mid_copy_then_rerun(tmp_path, warehouse_url, db):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     last = err.strip().splitlines()[-1]
-    assert last.startswith("error: ") and "terminat" in last and "Traceback" not in err
+    assert last.startswith(f"error: {DAY} transactions.csv: ") and "terminat" in last and "Traceback" not in err
+    assert out.splitlines()[-1] == "FAILED " + last.removeprefix("error: ")
     assert db.execute("select count(*) from raw.transactions").fetchone()[0] == 0
 
     result = load_date(root, DAY)
@@ -174,3 +205,99 @@ def test_disk_full_while_writing_fails_cleanly_then_rerun(tmp_path, db):
 
     load_date(tmp_path, DAY)
     assert db.execute("select count(*) from raw.transactions").fetchone()[0] == 5_000
+
+
+def _hold_date_locks(conn, days) -> None:
+    for day in days:
+        conn.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (f"cdw.load.{day.isoformat()}",))
+
+
+def _waiting_on_advisory_locks(conn) -> int:
+    return conn.execute("select count(*) from pg_locks where locktype = 'advisory' and not granted"
+                        " and database = (select oid from pg_database where datname = current_database())"
+                        ).fetchone()[0]
+
+
+def test_loads_of_two_dates_started_together_never_load_an_id_twice(tmp_path, warehouse_url, db):
+    """Date 2 repeats 5 of date 1's ledger ids (with date 2's timestamps). Loaded one after the
+    other, date 2's five are set aside; started together, each load's check across dates must
+    still see the other's commit: exactly one date holds them, never both."""
+    day1, day2 = DAY, date(2026, 3, 3)
+    root = tmp_path / "landing"
+    first, second = valid_records(day1), valid_records(day2)
+    repeated = [t["txn_id"] for t in first["transactions"][:5]]
+    for row, txn_id in zip(second["transactions"], repeated, strict=False):
+        row["txn_id"] = txn_id
+    for records, day in ((first, day1), (second, day2)):
+        # more calls: the other load's window between its check and its commit is wider
+        template = records["calls"][0]
+        records["calls"] = [dict(template, call_id=f"{day}-K{i:05d}") for i in range(2_000)]
+        write_drop(root, records, day=day)
+    env = dict(os.environ, CDW_WAREHOUSE_URL=warehouse_url, CDW_QUARANTINE_THRESHOLD="1",
+               CDW_HOME=str(tmp_path / "home"))
+    with psycopg.connect(warehouse_url, autocommit=True) as gate:
+        for attempt in range(10):
+            db.execute("delete from raw.transactions; delete from raw.calls; delete from raw.customers;"
+                       " delete from raw.accounts; delete from raw.agents; delete from raw.id_ranges")
+            # both loads wait on their date's lock, held here, and are let go at the same instant:
+            # the start-up of two Python processes differs by more than the race's window
+            _hold_date_locks(gate, (day1, day2))
+            procs = [subprocess.Popen([sys.executable, "-m", "cdw.cli", "load", "--landing", str(root),
+                                       "--date", str(day)], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True) for day in (day1, day2)]
+            deadline = time.monotonic() + 60
+            while _waiting_on_advisory_locks(db) < 2:
+                assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+                time.sleep(0.02)
+            gate.execute("select pg_advisory_unlock_all()")
+            outputs = [p.communicate(timeout=120) for p in procs]
+            assert [p.returncode for p in procs] == [0, 0], (attempt, outputs)
+            assert db.execute("select txn_id from raw.transactions group by 1 having count(*) > 1").fetchall() == []
+            holders = db.execute("select business_date, count(*) from raw.transactions where txn_id = any(%s)"
+                                 " group by 1", (repeated,)).fetchall()
+            assert len(holders) == 1 and holders[0][1] == 5, (attempt, holders)
+            other = day2 if holders[0][0] == day1 else day1
+            aside = db.execute("select count(*) from audit.quarantined_records q join audit.load_runs_latest l"
+                               " using (load_id) where l.business_date = %s and l.status = 'LOADED'"
+                               " and q.reasons = array['duplicate_id:txn_id']", (other,)).fetchone()[0]
+            assert aside == 5, attempt
+
+
+def _cdw_load(root: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "cdw.cli", "load", "--landing", str(root), "--date", str(DAY)],
+                            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _one_error_line(err: str) -> str:
+    """The error: one line, the last on standard error, no traceback."""
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and err.strip().splitlines()[-1] == errors[0] and "Traceback" not in err, err
+    return errors[0].removeprefix("error: ")
+
+
+def test_a_fault_outside_the_data_names_the_date_and_file_and_ends_with_a_summary(tmp_path, warehouse_url, db):
+    """cli.md: an error is one line naming the date, the file and the fault; the last line of
+    standard output is a one-line summary. Here the warehouse refuses the loader a table."""
+    write_drop(tmp_path)
+    db.execute("revoke insert on raw.transactions from cdw_loader")
+    out, err = _cdw_load(tmp_path, dict(os.environ, CDW_WAREHOUSE_URL=warehouse_url)).communicate(timeout=120)
+    message = _one_error_line(err)
+    assert message.startswith(f"{DAY} transactions.csv: ") and "InsufficientPrivilege" in message, message
+    assert "permission denied for table transactions" in message
+    assert out.splitlines()[-1] == f"FAILED {message}"
+    reason = db.execute("select failure_reason from audit.load_runs_latest").fetchone()[0]
+    assert reason.startswith(f"{DAY} transactions.csv: ") and "permission denied" in reason
+
+
+def test_ctrl_c_stops_a_load_with_exit_130_and_one_line(tmp_path, warehouse_url, db):
+    write_drop(tmp_path, big_records(200_000))
+    proc = _cdw_load(tmp_path, dict(os.environ, CDW_WAREHOUSE_URL=warehouse_url))
+    _wait_for_copy(warehouse_url, proc, "transactions")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    message = _one_error_line(err)
+    assert message.startswith(f"{DAY} transactions.csv: ") and "Ctrl-C" in message, message
+    assert out.splitlines()[-1] == f"FAILED {message}"
+    assert db.execute("select count(*) from raw.transactions").fetchone() == (0,)
+    assert [s for _, s in statuses(db)] == ["FAILED"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,17 @@ def test_console_script_is_installed():
     cdw = Path(sys.executable).parent / "cdw"
     done = subprocess.run([str(cdw), "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "generate" in done.stdout
+
+
+def test_ctrl_c_exits_130_with_one_line_and_no_traceback(tmp_path):
+    """Every command: a KeyboardInterrupt ends it with exit 130 and one line (here: generate)."""
+    cdw = Path(sys.executable).parent / "cdw"
+    proc = subprocess.Popen([str(cdw), "generate", "--out", str(tmp_path), "--start", "2026-03-01",
+                             "--end", "2026-12-31", "--transactions-per-day", "500000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr.readline().startswith("building the bank")  # at work, past start-up
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines() and err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C)"
+    assert "Traceback" not in err and out == ""

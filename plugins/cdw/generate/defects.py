@@ -16,6 +16,7 @@ import numpy as np
 
 from cdw.landing import contract as c
 
+from .calls import CALL_FIELDS
 from .clock import Clock
 from .population import luhn_digit
 from .writer import Raw
@@ -139,6 +140,12 @@ def _call_hold_too_long(x: Context) -> dict:
     return rec
 
 
+def _call_with_queue_name(x: Context) -> Raw:
+    """A valid call plus a key the contract does not know (the writer keeps contract keys only)."""
+    r = x.call("answered")
+    return Raw(json.dumps({**{f: r.get(f) for f in CALL_FIELDS}, "queue_name": "RETAIL-VIP"}, ensure_ascii=False))
+
+
 def _new_customer(x: Context) -> list[str]:
     row = list(x.customers[int(x.rng.integers(len(x.customers)))])
     row[0] = f"C9{x.n():08d}"
@@ -214,6 +221,8 @@ CATALOGUE = {
             lambda x: (r := x.call("ivr_only")) and _set(r, ivr_exit_ts=_shift(r["ivr_entry_ts"], -3)),
         ),
         ("missing_value:agent_id", lambda x: _set(x.call("answered"), agent_id=None)),
+        # JSON only: early, so that the smallest scale (4 defective calls) covers it
+        ("unexpected_field:queue_name", _call_with_queue_name),
         ("unknown_reference:agent_id", lambda x: _set(x.call("answered"), agent_id="AG99999")),
         ("duplicate_id:call_id", lambda x: x.copy_of(x.calls, "calls")),
         ("malformed_record:line", lambda x: Raw(json.dumps(x.call("answered"), ensure_ascii=False)[:-15])),

@@ -28,6 +28,8 @@ RULES = {
     "duplicate_id": "an id seen before in the same file or in another business date",
     "unknown_reference": "a reference to an account, customer or agent that is not in the "
     "snapshot in force for the business date",
+    # docs/contracts/landing-additions.md; the column is the key, masked when not a field name
+    "unexpected_field": "a JSON key the contract does not know (a CSV column outside it fails the file)",
 }
 
 # ---- what a file that cannot be trusted as a whole gets ---------------------------

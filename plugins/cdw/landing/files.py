@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import json
 import logging
+import os
 import re
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 MAX_MANIFEST_BYTES = 1 << 20
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+SURROGATE = re.compile("[\ud800-\udfff]")
+#: Spools are UTF-8, except that a lone surrogate (which some encodings, e.g. utf-7, decode to)
+#: is kept as its three bytes: read them with this, and the records holding one are set aside.
+SPOOL_ERRORS = "surrogatepass"
 
 
 class FileFault(Exception):
@@ -168,6 +173,7 @@ class InspectedFile:
     sha256: str
     physical_lines: int
     has_nul: bool = True  # a NUL character anywhere in the text
+    has_surrogate: bool = False  # a lone surrogate anywhere in the decoded text
 
 
 def inspect_file(drop: Path, entry: FileEntry, business_date: date, spool: Path,
@@ -189,7 +195,7 @@ def inspect_file(drop: Path, entry: FileEntry, business_date: date, spool: Path,
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
         hashing = pool.submit(_sha256, path)
         try:
-            lines, has_nul = _decode_to_spool(path, entry, spool, max_decompressed_bytes, fault)
+            lines, has_nul, has_surrogate = _decode_to_spool(path, entry, spool, max_decompressed_bytes, fault)
         except FileFault:
             spool.unlink(missing_ok=True)
             _check_sha256(hashing.result(), entry, fault)
@@ -200,7 +206,7 @@ def inspect_file(drop: Path, entry: FileEntry, business_date: date, spool: Path,
     except FileFault:
         spool.unlink(missing_ok=True)
         raise
-    return InspectedFile(entry, spool, actual, lines, has_nul)
+    return InspectedFile(entry, spool, actual, lines, has_nul, has_surrogate)
 
 
 def _sha256(path: Path) -> str:
@@ -217,16 +223,19 @@ def _check_sha256(actual: str, entry: FileEntry, fault) -> None:
 
 
 def _decode_to_spool(path: Path, entry: FileEntry, spool: Path, max_decompressed_bytes: int,
-                     fault) -> tuple[int, bool]:
-    """Decompress (bounded) and decode strictly into the UTF-8 spool: (newlines, whether a NUL occurs)."""
+                     fault) -> tuple[int, bool, bool]:
+    """Decompress (bounded) and decode strictly into the UTF-8 spool: (newlines, whether a NUL
+    occurs, whether a lone surrogate does)."""
     decoder = codecs.getincrementaldecoder(entry.encoding)(errors="strict")
     # UTF-8 content is its own spool: decoding only proves it valid, the bytes are written as
     # they came (less a BOM) and searched as bytes, which is several times faster than as text
     as_is = codecs.lookup(entry.encoding).name == "utf-8"
     total = 0
     lines = 0
-    has_nul = False
+    has_nul = has_surrogate = False
     first = True
+    # owner-only before the first byte: the spool holds the file's personal data in clear
+    os.close(os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
     try:
         with _open_bytes(path, entry.compressed) as raw, spool.open("wb") as out:
             while True:
@@ -260,18 +269,21 @@ def _decode_to_spool(path: Path, entry: FileEntry, spool: Path, max_decompressed
                     first = False
                 lines += text.count("\n")
                 has_nul = has_nul or "\x00" in text
-                out.write(text.encode("utf-8"))
+                # (strict UTF-8 decoding refuses surrogates: only other encodings get here with one)
+                has_surrogate = has_surrogate or SURROGATE.search(text) is not None
+                out.write(text.encode("utf-8", SPOOL_ERRORS))
             try:
                 tail = decoder.decode(b"", final=True)
             except UnicodeDecodeError:
                 raise fault(contract.FAULT_UNDECODABLE,
                             f"not valid {entry.encoding}: the content ends inside a character") from None
             has_nul = has_nul or "\x00" in tail
-            out.write(tail.encode("utf-8"))
+            has_surrogate = has_surrogate or SURROGATE.search(tail) is not None
+            out.write(tail.encode("utf-8", SPOOL_ERRORS))
     except FileFault:
         spool.unlink(missing_ok=True)
         raise
-    return lines, has_nul
+    return lines, has_nul, has_surrogate
 
 
 def _open_bytes(path: Path, compressed: bool):

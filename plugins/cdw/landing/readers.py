@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +28,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from cdw.landing import contract, pgcopy
-from cdw.landing.files import FileFault, InspectedFile
+from cdw.landing.files import SPOOL_ERRORS, SURROGATE, FileFault, InspectedFile
+from cdw.landing.masking import field_label
 from cdw.landing.records import Context, check_batch
 
 BATCH_ROWS = 100_000
@@ -217,7 +219,7 @@ class _PacedFile(io.RawIOBase):
 
 
 def _csv_header(inspected: InspectedFile, business_date) -> list[str]:
-    with inspected.spool.open(encoding="utf-8", newline="") as fh:
+    with inspected.spool.open(encoding="utf-8", errors=SPOOL_ERRORS, newline="") as fh:
         header = next(csv.reader(fh), [])
     src = inspected.entry.source
     fault = _fault_for(inspected, business_date)
@@ -257,7 +259,10 @@ def _csv_batches(inspected: InspectedFile, parsed: ParsedFile, business_date) ->
                                             invalid_row_handler=on_invalid),
         "convert_options": pacsv.ConvertOptions(
             column_types={c: pa.string() for c in header}, null_values=[""], strings_can_be_null=True,
-            quoted_strings_can_be_null=True),
+            quoted_strings_can_be_null=True,
+            # a lone surrogate in the spool is not UTF-8: the reader would fail the whole file on it,
+            # so its values are checked per batch here instead (_without_surrogates)
+            check_utf8=not inspected.has_surrogate),
     }
     spool = _PacedFile(inspected.spool, CSV_BLOCK_BYTES, CSV_BLOCKS_AHEAD)
     try:
@@ -265,7 +270,8 @@ def _csv_batches(inspected: InspectedFile, parsed: ParsedFile, business_date) ->
         for record_batch in pacsv.open_csv(spool, **options):
             spool.batch_taken()
             parsed.rows_read += record_batch.num_rows
-            yield {name: record_batch.column(name) for name in header}, None
+            batch = {name: record_batch.column(name) for name in header}
+            yield batch, (_without_surrogates(batch) if inspected.has_surrogate else None)
     except pa.ArrowInvalid as exc:
         raise fault(contract.FAULT_MALFORMED_FILE, f"CSV cannot be parsed: {str(exc)[:200]}") from None
     finally:
@@ -285,6 +291,35 @@ def _csv_batches(inspected: InspectedFile, parsed: ParsedFile, business_date) ->
         parsed.rows_read += len(malformed)
 
 
+def _without_surrogates(batch: dict[str, pa.Array]) -> list[list[str]] | None:
+    """Null the values holding a lone surrogate (not UTF-8, so no text PostgreSQL takes); their
+    records get ``bad_value:<column>``. Only for files known to hold one."""
+    reasons: list[list[str]] | None = None
+    for name, values in batch.items():
+        try:
+            values.validate(full=True)  # checks the UTF-8 of the whole column at once
+            continue
+        except pa.ArrowInvalid:
+            pass
+        raw = values.view(pa.binary()).to_pylist()
+        bad = [i for i, v in enumerate(raw) if v is not None and not _is_utf8(v)]
+        reasons = reasons or [[] for _ in range(len(values))]
+        for i in bad:
+            reasons[i].append(f"bad_value:{name}")
+        mask = np.zeros(len(values), dtype=bool)
+        mask[bad] = True
+        batch[name] = pc.if_else(pa.array(mask), pa.scalar(None, pa.string()), values)
+    return reasons
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _csv_records(spool: Path) -> Iterator[tuple[int, str, list[str]]]:
     """(first line number, original text, fields) of every data record, header skipped."""
     consumed: list[str] = []
@@ -292,7 +327,7 @@ def _csv_records(spool: Path) -> Iterator[tuple[int, str, list[str]]]:
 
     def lines():
         nonlocal line_no
-        with spool.open(encoding="utf-8", newline="") as fh:
+        with spool.open(encoding="utf-8", errors=SPOOL_ERRORS, newline="") as fh:
             for line in fh:
                 line_no += 1
                 consumed.append(line)
@@ -316,9 +351,9 @@ def _invalid_csv_records(inspected: InspectedFile, ncols: int) -> Iterator[tuple
 def _locate(inspected: InspectedFile, ordinals: set[int], valid_lines: list[int] | None) -> dict:
     """Line number and original text of the well-formed records with these ordinals."""
     found: dict[int, tuple[int, str]] = {}
-    if valid_lines is not None:  # JSONL: one record per line
+    if valid_lines is not None:  # JSONL: one record per line, as _jsonl_batches reads them
         wanted = {valid_lines[o - 1]: o for o in ordinals}
-        with inspected.spool.open(encoding="utf-8", newline="") as fh:
+        with inspected.spool.open(encoding="utf-8", errors=SPOOL_ERRORS, newline="\n") as fh:
             for line_no, line in enumerate(fh, start=1):
                 if line_no in wanted:
                     found[wanted[line_no]] = (line_no, line.rstrip("\r\n"))
@@ -339,6 +374,9 @@ def _locate(inspected: InspectedFile, ordinals: set[int], valid_lines: list[int]
 # ---- JSON lines --------------------------------------------------------------------
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 class _DuplicateKey(ValueError):
     pass
 
@@ -355,7 +393,9 @@ def _jsonl_batches(inspected: InspectedFile, parsed: ParsedFile) -> Iterator[tup
     parsed._valid_lines = []
     columns: dict[str, list] = {c.name: [] for c in src.columns}
     pre: list[list[str]] = []
-    with inspected.spool.open(encoding="utf-8", newline="") as fh:
+    known = frozenset(src.column_names)
+    # records end at \n (or \r\n) only: a bare \r is whitespace to JSON, not a line end
+    with inspected.spool.open(encoding="utf-8", errors=SPOOL_ERRORS, newline="\n") as fh:
         for line_no, line in enumerate(fh, start=1):
             parsed.rows_read += 1
             record = _parse_json_record(line)
@@ -363,9 +403,15 @@ def _jsonl_batches(inspected: InspectedFile, parsed: ParsedFile) -> Iterator[tup
                 parsed.set_aside.append(SetAside(line_no, line.rstrip("\r\n"), ["malformed_record:line"]))
                 continue
             parsed._valid_lines.append(line_no)
-            reasons = []
+            # a key the contract does not know is a breach, as a CSV column outside it is
+            reasons = [] if record.keys() <= known else [
+                f"unexpected_field:{field_label(k)}" for k in record if k not in known]
+            # a value can hold a lone surrogate only from a \ud800-\udfff escape or a decoded file with one
+            surrogates = inspected.has_surrogate or ("\\u" in line and _SURROGATE_ESCAPE.search(line) is not None)
             for col in src.columns:
                 value, problem = _json_value(col, record.get(col.name))
+                if surrogates and value is not None and SURROGATE.search(value):
+                    value, problem = None, True
                 columns[col.name].append(value)
                 if problem:
                     reasons.append(f"bad_value:{col.name}")

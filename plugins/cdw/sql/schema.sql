@@ -56,6 +56,8 @@ select distinct on (load_id) *
 from audit.load_runs
 order by load_id, event_id desc;
 
+-- rows_loaded: rows the load committed to raw. A load that failed before its commit (file
+-- fault, threshold, interruption) committed none: 0, beside what it read and set aside.
 create table if not exists audit.file_reconciliation (
     load_id           bigint not null,
     business_date     date not null,
