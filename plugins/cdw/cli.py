@@ -1,7 +1,7 @@
 """The ``cdw`` command (``shared/contracts/cli.md``).
 
 Exit status: 0 done, 1 the work failed (a load, a date, the warehouse), 2 bad
-arguments, 130 interrupted (Ctrl-C). Progress goes to standard error; the last line of standard output is
+arguments, 130 interrupted (Ctrl-C, SIGTERM). Progress goes to standard error; the last line of standard output is
 a one-line summary. Errors are one line without a traceback unless ``--debug``.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from datetime import date
 from pathlib import Path
@@ -260,7 +261,14 @@ COMMANDS = {
 }
 
 
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the command itself, not a call from Python: SIGTERM stops it as Ctrl-C does,
+        # so that `cdw run` stops its DAG run instead of leaving it behind
+        signal.signal(signal.SIGTERM, _interrupt)
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     logging.basicConfig(
@@ -279,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if debug:
             raise
-        print("error: interrupted (Ctrl-C)", file=sys.stderr)
+        print("error: interrupted (Ctrl-C or SIGTERM)", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
         if debug:

@@ -77,5 +77,5 @@ def test_ctrl_c_exits_130_with_one_line_and_no_traceback(tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert err.strip().splitlines() and err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C)"
+    assert err.strip().splitlines() and err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C or SIGTERM)"
     assert "Traceback" not in err and out == ""
