@@ -136,3 +136,10 @@ def published_call_center_daily(conn) -> dict[tuple[date, str], dict]:
                "service_level", "abandon_rate", "asa_seconds", "aht_seconds", "fcr_rate", "csat_avg"]
     rows = conn.execute(f"select calendar_date, service, {', '.join(columns)} from analytics.call_center_daily")
     return {(r[0], r[1]): dict(zip(columns, r[2:], strict=True)) for r in rows.fetchall()}
+
+
+def published_ledger_by_date(conn) -> dict[date, tuple[int, Decimal]]:
+    """(ledger entries, sum of amount) per calendar date as published in analytics."""
+    return {d: (n, total) for d, n, total in conn.execute(
+        "select d.calendar_date, count(*), sum(f.amount) from analytics.fct_transactions f"
+        " join analytics.dim_date d using (date_key) group by 1").fetchall()}

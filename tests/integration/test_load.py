@@ -458,6 +458,11 @@ def test_the_raw_refresh_function_takes_only_the_contracts_tables(db):
                       ).fetchone() == (False,)
 
 
+def _reconciliation(db, load_id: int) -> list[tuple]:
+    return db.execute("select file_name, manifest_rows, rows_read, rows_loaded, rows_quarantined"
+                      " from audit.file_reconciliation where load_id = %s order by 1", (load_id,)).fetchall()
+
+
 def test_the_trail_of_a_failed_load_says_nothing_was_loaded(tmp_path, db):
     """Files checked before the fault were read (and some records set aside), but the date's
     transaction rolled back: the trail must not claim rows loaded that raw does not hold."""
@@ -470,8 +475,7 @@ def test_the_trail_of_a_failed_load_says_nothing_was_loaded(tmp_path, db):
     # ...so customers.csv is the file that fails; agents.csv would fail next
     assert (failure.value.file_name, failure.value.code) == ("customers.csv", contract.FAULT_THRESHOLD)
     load_id = db.execute("select load_id from audit.load_runs_latest where status = 'FAILED'").fetchone()[0]
-    trail = db.execute("select file_name, manifest_rows, rows_read, rows_loaded, rows_quarantined"
-                       " from audit.file_reconciliation where load_id = %s order by 1", (load_id,)).fetchall()
+    trail = _reconciliation(db, load_id)
     assert trail == [("customers.csv", 3, 3, 0, 1)]
 
     records["customers"][0]["gender"] = "M"
@@ -480,8 +484,7 @@ def test_the_trail_of_a_failed_load_says_nothing_was_loaded(tmp_path, db):
         load_date(tmp_path, DAY)
     assert (failure.value.file_name, failure.value.code) == ("agents.csv", contract.FAULT_UNDECODABLE)
     load_id = db.execute("select max(load_id) from audit.load_runs_latest where status = 'FAILED'").fetchone()[0]
-    trail = db.execute("select file_name, manifest_rows, rows_read, rows_loaded, rows_quarantined"
-                       " from audit.file_reconciliation where load_id = %s order by 1", (load_id,)).fetchall()
+    trail = _reconciliation(db, load_id)
     assert trail == [("accounts.csv", 4, 4, 0, 0), ("customers.csv", 3, 3, 0, 0)]
     assert db.execute("select count(*) from raw.customers").fetchone() == (0,)
     # the auditors' report holds such a trail for true (nothing loaded), not broken

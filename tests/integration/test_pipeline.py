@@ -70,10 +70,7 @@ def test_run_dates_publishes_every_date(warehouse_url, db, cdw_home, tmp_path, m
     drops = [landing / d.isoformat() for d in (PRAGUE_START, PRAGUE_END)]
     ledger = expected.ledger_by_date(drops, PRAGUE)
     assert set(ledger) == {PRAGUE_START, PRAGUE_END}
-    published = {d: (n, total) for d, n, total in db.execute(
-        "select d.calendar_date, count(*), sum(f.amount) from analytics.fct_transactions f"
-        " join analytics.dim_date d using (date_key) group by 1").fetchall()}
-    assert published == ledger
+    assert expected.published_ledger_by_date(db) == ledger
     daily = expected.call_center_daily(drops, PRAGUE)
     assert daily and {d for d, _ in daily} == {PRAGUE_END}  # the closed Saturday has no calls
     expected.assert_call_center_daily(expected.published_call_center_daily(db), daily)

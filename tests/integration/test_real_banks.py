@@ -144,7 +144,7 @@ def test_new_york_dst_fall_back_and_an_empty_day_after_2030(warehouse_url, db, t
     # 10.00 + 20.00 + 5.50 (both 01:30s), Monday nothing
     ledger = {NY_SAT: (2, Decimal("150.25")), NY_SUN: (3, Decimal("35.50"))}
     assert expected.ledger_by_date(drops, NY) == ledger
-    assert _published_ledger(db) == ledger
+    assert expected.published_ledger_by_date(db) == ledger
 
     daily = expected.call_center_daily(drops, NY)
     published = expected.published_call_center_daily(db)
@@ -207,7 +207,7 @@ def test_kolkata_across_2000_with_one_of_everything(warehouse_url, db, tmp_path,
 
     drops = [landing / d.isoformat() for d in (IN_D1, IN_D2)]
     ledger = {IN_D1: (2, Decimal("3.00")), IN_D2: (1, Decimal("4.00"))}
-    assert expected.ledger_by_date(drops, IN) == ledger == _published_ledger(db)
+    assert expected.ledger_by_date(drops, IN) == ledger == expected.published_ledger_by_date(db)
     published = expected.published_call_center_daily(db)
     expected.assert_call_center_daily(published, expected.call_center_daily(drops, IN))
     assert set(published) == {(IN_D1, "RETAIL"), (IN_D2, "RETAIL")}
@@ -220,9 +220,3 @@ def test_kolkata_across_2000_with_one_of_everything(warehouse_url, db, tmp_path,
     assert db.execute("select count(*), min(calendar_date) <= date '1999-12-31', max(calendar_date) >= date"
                       " '2000-01-01' from analytics.dim_date").fetchone()[1:] == (True, True)
     assert db.execute("select count(*) from analytics.dim_customer where customer_id = 'C1'").fetchone()[0] == 1
-
-
-def _published_ledger(db) -> dict[date, tuple[int, Decimal]]:
-    return {d: (n, total) for d, n, total in db.execute(
-        "select d.calendar_date, count(*), sum(f.amount) from analytics.fct_transactions f"
-        " join analytics.dim_date d using (date_key) group by 1").fetchall()}
