@@ -16,6 +16,7 @@
         indexes=[
             {'columns': ['txn_id'], 'unique': true},
             {'columns': ['business_date']},
+            {'columns': ['built_at', 'business_date']},
             {'columns': ['date_key']},
             {'columns': ['customer_key', 'date_key']},
             {'columns': ['account_key', 'date_key']},
@@ -32,7 +33,8 @@
     Only rows of accounts and customers whose dimension rows changed since the last run
     are checked (macros/fact_repair.sql): the check costs the day's changes, not history.
     The dates a run rebuilt are logged (macros/fact_dates.sql): int_account_balances_daily
-    reads the log to compare only those dates of the ledger with what it saw before.
+    reads the log to compare only those dates of the ledger with what it saw before.    Every row carries built_at (indexed with business_date): publication replaces in
+    analytics only the dates holding rows built since its last watermark (cdw.publication).
 #}
 with
 
@@ -104,7 +106,8 @@ final as (
         selected.counterparty_bank,
         selected.counterparty_account_key,
         selected.reverses_txn_id,
-        selected.load_id
+        selected.load_id,
+        {{ built_at() }} as built_at
 
     from selected
     left join accounts
