@@ -32,10 +32,25 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert "-eq 5" in (REPO / "bin" / "test").read_text()
 
 
-@pytest.mark.parametrize("command", [[], ["generate"], ["load"], ["run"], ["warehouse"], ["demo"], ["setup-roles"]])
+COMMANDS = ["generate", "load", "run", "warehouse", "demo", "setup-roles", "report", "dbt"]
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
 def test_every_command_has_help(command, capsys):
     assert main([*command, "--help"]) == 0
-    assert "usage: cdw" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "usage: cdw" in out
+    assert "exit status: 0" in out and "--debug" in out
+    if command:  # an example of the command itself, and the defaults it assumes
+        assert f"example:\n  cdw {command[0]}" in out
+    if command == ["generate"]:
+        assert "(default: 42)" in out and "(default: Asia/Shanghai)" in out
+
+
+def test_debug_is_accepted_after_the_command_too(capsys):
+    # the command's own error, not "unrecognized arguments: --debug"
+    assert main(["load", "--landing", "/nonexistent/landing", "--date", "2026-03-02", "--debug"]) == EXIT_USAGE
+    assert "is not a directory" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -50,6 +65,10 @@ def test_every_command_has_help(command, capsys):
         ["load", "--landing", ".", "--date", "yesterday"],
         ["run", "--landing", ".", "--start", "2026-03-03", "--end", "2026-03-02"],
         ["warehouse", "restart"],
+        ["report", "--date", "2026-02-30"],
+        ["dbt"],
+        ["dbt", "--"],
+        ["setup-roles", "--analyst", "Robert'); drop table students;--"],
         ["frobnicate"],
     ],
 )
