@@ -161,6 +161,7 @@ def publish(
                 conn.execute(sql.SQL("create schema {}").format(sql.Identifier(ANALYTICS)))
             for table in mart_tables(conn, build_schema):
                 result.tables[table] = sync_table(conn, build_schema, table, business_date)
+                copy_comments(conn, build_schema, table)
             marks = [t["watermark"] for t in result.tables.values() if t.get("watermark")]
             result.build_watermark = max(marks) if marks else None
             conn.execute(
@@ -295,6 +296,33 @@ def _sync_dates(conn, src, dst, col_names: set[str], names, business_date: date,
         dst, names, names, src, d), (changed,)).rowcount
     return {"mode": "incremental", "rows_deleted": deleted, "rows_inserted": inserted,
             "dates": [str(v) for v in changed]}
+
+
+def copy_comments(conn, build_schema: str, table: str) -> int:
+    """Give ``analytics.<table>`` and its columns build's comments (dbt's ``persist_docs``: the
+    models' descriptions), where they differ; the number of comments set."""
+    differing = conn.execute(
+        "select b.attname, col_description(b.attrelid, b.attnum), col_description(a.attrelid, a.attnum)"
+        " from pg_attribute b join pg_attribute a on a.attname = b.attname"
+        " where b.attrelid = to_regclass(%(build)s) and a.attrelid = to_regclass(%(published)s)"
+        "   and b.attnum > 0 and not b.attisdropped and a.attnum > 0 and not a.attisdropped"
+        " union all"
+        " select null, obj_description(to_regclass(%(build)s), 'pg_class'),"
+        "        obj_description(to_regclass(%(published)s), 'pg_class')",
+        {"build": f"{build_schema}.{table}", "published": f"{ANALYTICS}.{table}"}).fetchall()
+    changed = 0
+    for column, wanted, present in differing:
+        if wanted == present:
+            continue
+        if column is None:
+            statement = sql.SQL("comment on table {} is {}").format(sql.Identifier(ANALYTICS, table),
+                                                                    sql.Literal(wanted))
+        else:
+            statement = sql.SQL("comment on column {} is {}").format(
+                sql.Identifier(ANALYTICS, table, column), sql.Literal(wanted))
+        conn.execute(statement)
+        changed += 1
+    return changed
 
 
 def _rename_indexes(conn, table: str, new: str) -> None:

@@ -111,6 +111,19 @@ def test_setup_roles_makes_read_only_logins_for_analysts_and_auditors(star, logi
             assert _denied(bi, statement), statement
         assert bi.execute("select rolname from pg_roles where pg_has_role(current_user, oid, 'member')"
                           " and rolname in ('cdw_loader', 'cdw_analyst', 'cdw_auditor')").fetchall() == [("cdw_analyst",)]
+    # what a BI tool shows beside each table and column: the dbt descriptions (persist_docs),
+    # kept up to date by every publication
+    comments = "select obj_description('fct_calls'::regclass, 'pg_class'), col_description('fct_calls'::regclass,"\
+               " (select attnum from pg_attribute where attrelid = 'fct_calls'::regclass and attname = 'call_id'))"
+    with _login(url, logins["analyst"]) as bi:
+        table_comment, column_comment = bi.execute(comments).fetchone()
+        assert table_comment and column_comment and "call" in column_comment.lower()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("comment on column build.fct_calls.call_id is 'The call''s id, as the switch gives it.'")
+    publish(D2, loads[D2], url=url, build=False)
+    with _login(url, logins["analyst"]) as bi:
+        assert bi.execute(comments).fetchone() == (table_comment, "The call's id, as the switch gives it.")
+
     with _login(url, logins["auditor"]) as auditor:
         assert auditor.execute("select count(*) from audit.load_runs").fetchone()[0] > 0
         assert auditor.execute("select count(*) from analytics.fct_calls").fetchone()[0] > 0
