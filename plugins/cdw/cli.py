@@ -94,6 +94,7 @@ EXIT_CODES = {
     "run": "0 every date published; 1 any date failed (named on the last line); 2 bad arguments; 130 interrupted",
     "demo": "0 every date published; 1 a date failed",
     "report": "0 the report written (whatever the load's status); 1 no load of that date, or the warehouse failed",
+    "backfill": "0 the backfill was created (the scheduler runs it); 1 Airflow refused it",
     "dbt": "0 dbt succeeded; 1 a model or test failed; 2 dbt could not run (dbt's own)",
     "setup-roles": "0 set up; 1 the warehouse refused (e.g. not allowed to create roles); 2 bad arguments",
     "warehouse": "0 done; 1 the embedded server is not running (status) or failed",
@@ -104,6 +105,7 @@ EXAMPLES = {
     "run": "cdw run --landing ./landing --start 2026-03-02 --end 2026-03-08",
     "demo": "cdw demo",
     "report": "cdw report --date 2026-03-02",
+    "backfill": "cdw backfill --start 2026-02-01 --end 2026-02-28   # where the scheduler's Airflow is configured",
     "dbt": "cdw dbt --date 2026-03-02 -- build --select fct_calls+\n  cdw dbt -- test --select test_type:unit",
     "setup-roles": "cdw setup-roles --analyst bi_reader   # password from CDW_LOGIN_PASSWORD, if set",
     "warehouse": "cdw warehouse url",
@@ -172,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--start", type=_date, default=date(2026, 3, 5), help="first business date")
     demo.add_argument("--end", type=_date, default=date(2026, 3, 9), help="last business date")
     demo.add_argument("--seed", type=int, default=42)
+
+    backfill = command("backfill", "have the Airflow scheduler run the daily DAG for past business dates "
+                       "(airflow backfill create, with the bounds of those dates in the warehouse's zone)")
+    backfill.add_argument("--start", required=True, type=_date, help="first business date")
+    backfill.add_argument("--end", required=True, type=_date, help="last business date")
+    backfill.add_argument("--max-active-runs", type=_positive_int, default=1,
+                          help="DAG runs at once (the publication is one date at a time anyway)")
+    backfill.add_argument("--drop-wait-minutes", type=_count, default=0,
+                          help="how long each run waits for its drop; 0: a missing drop fails the date at once")
+    backfill.add_argument("--dry-run", action="store_true", help="print the airflow command, do not run it")
 
     report = command("report", "write the data-quality report of a business date's latest load again")
     report.add_argument("--date", required=True, type=_date, help="business date, YYYY-MM-DD")
@@ -302,6 +314,37 @@ def _cmd_setup_roles(args) -> int:
     return EXIT_OK
 
 
+def _cmd_backfill(args) -> int:
+    import json
+    import os
+    import shlex
+    import subprocess
+
+    from cdw import warehouse
+    from cdw.airflow_home import DAG_ID, airflow_bin
+    from cdw.business_date import backfill_bounds
+
+    if args.end < args.start:
+        raise UsageError(f"--end {args.end} is before --start {args.start}")
+    with warehouse.connect(pipeline=True, autocommit=True) as conn:
+        zone = warehouse.bank_timezone(conn)
+    first, last = backfill_bounds(args.start, args.end, zone)
+    command = [airflow_bin(), "backfill", "create", "--dag-id", DAG_ID, "--from-date", first, "--to-date", last,
+               "--max-active-runs", str(args.max_active_runs),
+               "--dag-run-conf", json.dumps({"drop_wait_minutes": args.drop_wait_minutes})]
+    _progress(f"business dates {args.start}..{args.end} in {zone}: {shlex.join(command)}")
+    if args.dry_run:
+        print(shlex.join(command))
+        return EXIT_OK
+    done = subprocess.run(command, env=os.environ, check=False)
+    if done.returncode != 0:
+        print(f"FAILED airflow backfill create exited {done.returncode}")
+        return EXIT_FAILED
+    print(f"backfill of {args.start}..{args.end} created: the scheduler runs it, one date at a time;"
+          f" `cdw report --date DATE` or the audit trail tells each date's outcome")
+    return EXIT_OK
+
+
 def _cmd_report(args) -> int:
     from cdw.publish import report
 
@@ -353,6 +396,7 @@ COMMANDS = {
     "demo": _cmd_demo,
     "setup-roles": _cmd_setup_roles,
     "report": _cmd_report,
+    "backfill": _cmd_backfill,
     "dbt": _cmd_dbt,
     "warehouse": _cmd_warehouse,
 }
