@@ -1,7 +1,7 @@
 """Every setting of the project, read from environment variables with documented defaults.
 
 Nothing else in the package reads ``os.environ`` for configuration: import the
-accessor from here so the README's configuration table stays complete.
+accessor from here so docs/configuration.md stays complete.
 """
 
 from __future__ import annotations
