@@ -292,8 +292,6 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_setup_roles(args) -> int:
-    import os
-
     from cdw import warehouse
     from cdw.roles import ANALYST, AUDITOR, add_login, setup_roles
 
@@ -301,7 +299,7 @@ def _cmd_setup_roles(args) -> int:
     for login, _ in logins:
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", login):
             raise UsageError(f"login {login!r}: lower-case letters, digits and _ only, at most 63")
-    password = os.environ.get("CDW_LOGIN_PASSWORD") or None
+    password = warehouse.get_settings().login_password
     with warehouse.connect(autocommit=True) as conn:
         warehouse.ensure_schema(conn)
         setup_roles(conn)
