@@ -89,7 +89,7 @@
 {% macro latest_business_date_sql() -%}
     select greatest(
         known.latest_date,
-        (select max(calls.business_date) from {{ ref('stg_contact_center__calls') }} as calls
+        (select max(calls.business_date) from (select * from {{ ref('stg_contact_center__calls') }}) as calls
             where calls.business_date > coalesce(known.latest_date, date '-infinity'))
     )
     from (

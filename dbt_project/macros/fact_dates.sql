@@ -23,10 +23,10 @@
     repair_dates as (
         select distinct built.business_date
         from repair_candidates as built
-        left join {{ ref('dim_account') }} as accounts
+        left join (select * from {{ ref('dim_account') }}) as accounts
             on built.account_id = accounts.account_id
             and accounts.account_key <> {{ unknown_key() }}
-        left join {{ ref('dim_customer') }} as customers
+        left join (select * from {{ ref('dim_customer') }}) as customers
             on accounts.customer_id = customers.customer_id
             and customers.customer_key <> {{ unknown_key() }}
             and {{ customer_version_valid_on('customers', 'built.calendar_date') }}

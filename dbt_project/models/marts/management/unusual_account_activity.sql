@@ -48,7 +48,7 @@ account_days as (
     {%- if is_incremental() %}
     -- rows are written only for accounts with entries on the rebuilt dates
     and account_id in (
-        select rebuilt.account_id from {{ ref('int_account_days_active') }} as rebuilt
+        select rebuilt.account_id from (select * from {{ ref('int_account_days_active') }}) as rebuilt
         where rebuilt.calendar_date >= {{ rebuild_from() }}
     )
     {%- endif %}
