@@ -191,7 +191,9 @@ latest_account_days as (
         count(*) filter (where is_dormant) as dormant_accounts,
         count(*) filter (where is_effective) as effective_accounts
     from account_days
-    where snapshot_date = (select max(latest.snapshot_date) from (select * from {{ ref('int_account_days_classified') }}) as latest)
+    where snapshot_date = (
+        select max(latest.snapshot_date) from (select * from {{ ref('int_account_days_classified') }}) as latest
+    )
     group by customer_id
 
 ),
