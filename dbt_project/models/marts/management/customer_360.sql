@@ -192,8 +192,8 @@ latest_account_days as (
         count(*) filter (where is_effective) as effective_accounts
     from account_days
     where snapshot_date = (
-        select max(latest.snapshot_date) from (select * from {{ ref('int_account_days_classified') }}) as latest
-    )
+            select max(latest.snapshot_date) from (select * from {{ ref('int_account_days_classified') }}) as latest
+        )
     group by customer_id
 
 ),
