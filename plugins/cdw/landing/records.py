@@ -59,7 +59,7 @@ class Context:
         if ids is None:
             return None
         cached = self._id_sets.get(entity)
-        if cached is None or cached.ids is not ids:
+        if cached is None or cached.source is not ids:
             cached = self._id_sets[entity] = IdSet(ids)
         return cached
 
@@ -76,9 +76,8 @@ class IdSet:
     """
 
     def __init__(self, ids: pa.Array):
-        if isinstance(ids, pa.ChunkedArray):
-            ids = ids.combine_chunks()
-        self.ids = ids
+        self.source = ids  # as given (Context.id_set knows it by it)
+        self.ids = ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
         hashes = _hash_strings(ids)
         order = np.argsort(hashes, kind="stable")
         self._hashes = hashes[order]
