@@ -195,15 +195,14 @@ def customer_warehouse_daily():
     def report(business_date: str) -> str:
         from datetime import date
 
-        from airflow.sdk.exceptions import AirflowFailException
-
+        from cdw.alerts import DateNotPublished
         from cdw.publish import report as write_report
 
         published, line, _path = write_report(date.fromisoformat(business_date),
                                               url=cdw_airflow.task_warehouse_url())
         print(line)
         if not published:
-            raise AirflowFailException(line)
+            raise DateNotPublished(line)
         return line
 
     business_date = resolve_business_date()

@@ -67,11 +67,11 @@
 {%- endmacro %}
 
 {#
-    The first local calendar date of a fact (NULL when empty), from its date_key index
-    (YYYYMMDD, ordered as the dates): min(calendar_date) would read the whole fact.
+    The first local calendar date of the ledger, every account included (NULL when empty),
+    from int_account_days_posted's calendar_date index.
 #}
-{% macro first_ledger_date(fact) -%}
-    (select to_date(cast(min(date_key) as text), 'YYYYMMDD') from {{ fact }})
+{% macro first_ledger_date() -%}
+    (select min(calendar_date) from {{ ref('int_account_days_posted') }})
 {%- endmacro %}
 
 {#
@@ -80,17 +80,25 @@
     (landing.md), so a date whose ledger file was empty but whose calls or snapshots were not
     is a ledger date too: balances are carried forward to it and customer_360 is as of it.
     (The ledger alone stopped the balances the day before, and classified every account of
-    that day's snapshot as empty.) Each part reads an index or a table of one row per account.
-    A date whose every file was empty leaves no row anywhere: it is seen once a later one is.
+    that day's snapshot as empty.) Read from the intermediates and staging, never the marts
+    (int_account_balances_daily uses it): the ledger's dates from int_account_days_posted's
+    index, the snapshots' from int_accounts_latest (one row per account), the calls' from
+    staged calls after those dates only (raw's BRIN index on business_date). A date whose
+    every file was empty leaves no row anywhere: it is seen once a later one is.
 #}
 {% macro latest_business_date_sql() -%}
-    select max(latest_dates.latest_date) from (
-        select max(business_date) as latest_date from {{ ref('fct_transactions') }}
-        union all
-        select max(business_date) as latest_date from {{ ref('fct_calls') }}
-        union all
-        select max(last_snapshot_date) as latest_date from {{ ref('dim_account') }}
-    ) as latest_dates
+    select greatest(
+        known.latest_date,
+        (select max(calls.business_date) from {{ ref('stg_contact_center__calls') }} as calls
+            where calls.business_date > coalesce(known.latest_date, date '-infinity'))
+    )
+    from (
+        select max(latest_dates.latest_date) as latest_date from (
+            select max(business_date) as latest_date from {{ ref('int_account_days_posted') }}
+            union all
+            select max(last_snapshot_date) as latest_date from {{ ref('int_accounts_latest') }}
+        ) as latest_dates
+    ) as known
 {%- endmacro %}
 
 {# A numeric var (threshold), checked to be a number. #}

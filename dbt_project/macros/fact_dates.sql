@@ -1,14 +1,15 @@
 {#
-    The business dates a run of fct_transactions rebuilds, planned before it runs and logged
-    after, so that a model reading the ledger can look at those dates only.
+    The business dates a run of an incremental ledger model rebuilds, planned before it runs
+    (a temporary table `<model>__dates`, dropped at commit, which the model reads).
 
-    pre_hook `plan_transaction_dates`: the temporary table `fct_transactions__dates` (dropped
-    at commit) of the dates this run rebuilds, which the model reads: with var business_date
-    on a built fact, that date and every built date with a row whose keys would now resolve
-    differently (macros/fact_repair.sql); otherwise every staged date.
-    post_hook `log_dates_built`: appends them to `<schema>__fct_transactions__dates_built`
-    (seq, business_date), beside the intermediates; '-infinity' when the run rebuilt every
-    date (first build, full refresh, backfill).
+    pre_hook `plan_transaction_dates` (fct_transactions): with var business_date on a built
+    fact, that date and every built date with a row whose keys would now resolve differently
+    (macros/fact_repair.sql); otherwise every staged date.
+    pre_hook `plan_ledger_dates` (int_account_days_posted): the var's date, or every staged date.
+    post_hook `log_dates_built` (int_account_days_posted): appends them to
+    `<schema>__<model>__dates_built` (seq, business_date), beside the intermediates;
+    '-infinity' when the run rebuilt every date (first build, full refresh, backfill), so
+    that int_account_balances_daily can compare those dates of the ledger only.
 #}
 {% macro plan_transaction_dates() -%}
     create temporary table {{ this.identifier }}__dates on commit drop as
@@ -38,6 +39,11 @@
     {%- else %}
     {{ dates_to_build(ref('stg_core_banking__transactions')) }}
     {%- endif %}
+{%- endmacro %}
+
+{% macro plan_ledger_dates() -%}
+    create temporary table {{ this.identifier }}__dates on commit drop as
+    {{ dates_to_build(ref('stg_core_banking__transactions')) }}
 {%- endmacro %}
 
 {% macro log_dates_built() -%}

@@ -1,43 +1,39 @@
 {#
     int_account_balances_daily's view of the ledger, and what changed in it since its last run.
 
-    The model saves (beside the intermediates, never published):
-    - `..__ledger_days_seen`: per business date, account and calendar date with ledger entries
-      of a known account (fct_transactions with account_key <> -1): the entries' count and a
-      fingerprint (sum of a 64-bit hash of every entry's columns the balances and the models
-      reading its rebuild log use);
+    The ledger is int_account_days_posted (staging and the channels seed, never a mart), the
+    accounts int_accounts_latest. The model saves (beside the intermediates, never published):
+    - `..__ledger_days_seen`: per business date, account (known to the CRM or not) and
+      calendar date with ledger entries: the entries' count and fingerprint (sum of a 64-bit
+      hash of every entry's columns the balances and the models reading its rebuild log use;
+      owner, product and currency are compared per account below);
     - `..__ledger_accounts_seen`: each known account's owner, product and currency;
-    - `..__ledger_dates_consumed`: the last entry of fct_transactions' log of rebuilt dates
-      (macros/fact_dates.sql) it has compared;
+    - `..__ledger_dates_consumed`: the last entry of int_account_days_posted's log of rebuilt
+      dates (macros/fact_dates.sql) it has compared;
     - `..__last_date_seen`: the latest business date (latest_business_date_sql).
-    The next run compares only the business dates the fact logged since (all of them when the
-    log or a state is missing or the log says '-infinity'): an account-day that appeared,
-    disappeared or differs is a change of that account from that day; an account whose
-    owner, product or currency changed changes from its first day with entries.
+    The next run compares only the business dates int_account_days_posted logged since (all of
+    them when the log or a state is missing or the log says '-infinity'): an account-day that
+    appeared, disappeared or differs is a change of that account from that day; an account
+    whose owner, product or currency changed, or that became known or unknown, changes from its
+    first day with entries (ledger_days_seen holds unknown accounts' days for that).
 #}
 {% macro ledger_days_sql(dates=none) -%}
     select
         account_id,
         business_date,
         calendar_date,
-        count(*) as entries,
-        sum(hashtextextended(concat_ws(
-            '|', txn_id, txn_ts, balance_after, amount, signed_amount, direction, currency, customer_id,
-            channel_key, txn_type
-        ), 0)) as fingerprint
-    from {{ ref('fct_transactions') }}
-    where account_key <> {{ unknown_key() }}
+        entry_count as entries,
+        fingerprint
+    from {{ ref('int_account_days_posted') }}
     {%- if dates is not none %}
-        -- through the fact's business_date index: the logged dates only
-        and business_date = any(array(select compared.business_date from {{ dates }} as compared))
+    -- through the business_date index: the logged dates only
+    where business_date = any(array(select compared.business_date from {{ dates }} as compared))
     {%- endif %}
-    group by account_id, business_date, calendar_date
 {%- endmacro %}
 
 {% macro ledger_accounts_sql() -%}
     select account_id, customer_id, product, currency
-    from {{ ref('dim_account') }}
-    where account_key <> {{ unknown_key() }}
+    from {{ ref('int_accounts_latest') }}
 {%- endmacro %}
 
 {% macro ledger_temp(name) -%}
@@ -63,7 +59,7 @@
     {%- set accounts_seen = history_state_relation('ledger_accounts_seen') -%}
     {%- set consumed = history_state_relation('ledger_dates_consumed') -%}
     {%- set last_seen = history_state_relation('last_date_seen') -%}
-    {%- set log = history_state_relation('dates_built', ref('fct_transactions')) -%}
+    {%- set log = history_state_relation('dates_built', ref('int_account_days_posted')) -%}
     {%- set dates = ledger_temp('ledger_dates') -%}
     {%- set days_now = ledger_temp('ledger_days_now') -%}
     {%- set changes = ledger_temp('ledger_changes') -%}
@@ -112,7 +108,7 @@
     union
     select everything.business_date
     from (
-        select distinct business_date from {{ ref('fct_transactions') }}
+        select distinct business_date from {{ ref('int_account_days_posted') }}
         union
         select distinct business_date from {{ days_seen }}
     ) as everything
@@ -171,7 +167,7 @@
     {%- set accounts_seen = history_state_relation('ledger_accounts_seen') -%}
     {%- set consumed = history_state_relation('ledger_dates_consumed') -%}
     {%- set last_seen = history_state_relation('last_date_seen') -%}
-    {%- set log = history_state_relation('dates_built', ref('fct_transactions')) -%}
+    {%- set log = history_state_relation('dates_built', ref('int_account_days_posted')) -%}
     {%- set dates = ledger_temp('ledger_dates') -%}
     {%- set days_now = ledger_temp('ledger_days_now') -%}
     {%- set bounds = ledger_temp('bounds') -%}
@@ -215,14 +211,13 @@
 {%- endmacro %}
 
 {#
-    int_account_balances_daily: a daily run reads the ledger from the earliest rebuilt day
-    only, through fct_transactions' date_key index (not all history).
+    int_account_balances_daily: a daily run reads the ledger's account-days from the earliest
+    rebuilt day only, through int_account_days_posted's calendar_date index (not all history).
 #}
 {% macro rebuilt_ledger_days_filter(transactions, rebuilt_accounts) -%}
     {%- if is_incremental() -%}
-    where {{ transactions }}.date_key >= (
-        select {{ date_key_floor('min(wanted.rebuild_from)') }}
-        from {{ rebuilt_accounts }} as wanted
+    where {{ transactions }}.calendar_date >= (
+        select min(wanted.rebuild_from) from {{ rebuilt_accounts }} as wanted
     )
     {%- endif -%}
 {%- endmacro %}

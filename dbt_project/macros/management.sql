@@ -93,8 +93,19 @@ end
 $erlang$
 {%- endmacro %}
 
-{# A call of the Erlang C function created by create_erlang_c_function in `schema`. #}
+{#
+    A call of the Erlang C function created by create_erlang_c_function in `schema`.
+    In a dbt unit test of the model (`model` is the unit test: hooks never run and `this` is no
+    relation) the function is created in the session's own temporary schema, at compile time, on
+    the connection that then runs the test: the test needs no function left by an earlier build
+    (on a first build the unit test runs before the model) and changes nothing in the warehouse.
+    Model runs never take that branch.
+#}
 {% macro erlang_c_agents_required(schema, calls, aht_seconds, interval_seconds, target, answer_seconds) -%}
+    {%- if execute and model.resource_type == 'unit_test' -%}
+        {%- do run_query(create_erlang_c_function('pg_temp')) -%}
+        {%- set schema = 'pg_temp' -%}
+    {%- endif -%}
     {{ schema }}.erlang_c_agents_required(
         cast({{ calls }} as numeric), cast({{ aht_seconds }} as numeric), cast({{ interval_seconds }} as numeric),
         cast({{ target }} as numeric), cast({{ answer_seconds }} as numeric)

@@ -32,6 +32,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier
 from airflow.sdk.definitions.retry_policy import RetryDecision, RetryPolicy
+from airflow.sdk.exceptions import AirflowFailException
 
 from cdw.settings import get_settings
 
@@ -53,6 +54,11 @@ _TRANSIENT_TEXT = re.compile(
     r"the database system is (starting up|shutting down|in recovery mode)|connection to server .* failed",
     re.IGNORECASE,
 )
+
+
+class DateNotPublished(AirflowFailException):
+    """The report task's verdict: the date was not published. The task that stopped it has
+    alerted already; this alert goes out only when that one is missing from the audit trail."""
 
 
 def _chain(exc: BaseException | None):
@@ -151,6 +157,9 @@ class AlertNotifier(BaseNotifier):
 
     def notify(self, context) -> None:
         alert = self.alert(context)
+        if isinstance(context.get("exception"), DateNotPublished) and self._already_alerted(alert):
+            log.warning("%s: %s (alerted already by the task that failed)", alert["task_id"], alert["error"])
+            return  # one alert per failed date
         line = (
             f"CDW ALERT {alert['dag_id']}.{alert['task_id']} failed for business date "
             f"{alert['business_date'] or '?'} (try {alert['try_number']}, run {alert['run_id']}): "
@@ -178,6 +187,21 @@ class AlertNotifier(BaseNotifier):
         conn_id = self.smtp_conn_id or settings.alert_smtp_conn_id
         if conn_id:
             self._mail(conn_id, self.email_to or settings.alert_email_to, line, alert)
+
+    def _already_alerted(self, alert: dict) -> bool:
+        """Another task of this DAG run has an alert in audit.alerts (unreadable: assume not)."""
+        try:
+            from cdw.airflow_home import task_warehouse_url
+            from cdw.warehouse import connect
+
+            with connect(task_warehouse_url(start=False), pipeline=True, autocommit=True) as conn:
+                return conn.execute(
+                    "select exists (select from audit.alerts where dag_id = %s and run_id = %s and task_id <> %s"
+                    " and error_type is distinct from 'MissedBusinessDates')",
+                    (alert["dag_id"], alert["run_id"], alert["task_id"])).fetchone()[0]
+        except Exception as exc:  # noqa: BLE001 - when in doubt, alert
+            log.warning("could not read audit.alerts: %s", _first_line(exc))
+            return False
 
     def _record(self, alert: dict, line: str, *, fail_loads: bool = True) -> None:
         """The audit trail keeps every alert; after a failure, a load of the date still LOADED becomes FAILED."""

@@ -93,3 +93,18 @@ def missed_dates(last_loaded: date | None, business_date: date) -> list[date]:
     if last_loaded is None or last_loaded >= business_date:
         return []
     return [last_loaded + timedelta(days=i) for i in range(1, (business_date - last_loaded).days)]
+
+
+def backfill_bounds(start: date, end: date, timezone_name: str) -> tuple[str, str]:
+    """``airflow backfill create``'s ``--from-date`` / ``--to-date`` for business dates ``start``..``end``.
+
+    A scheduled run's logical date is the start of its data interval, 02:30 of its business date
+    in the bank's zone (or the zone's next valid time on a night the clocks skip it): the span
+    from the first date's local midnight to the last date's 23:59:59 holds exactly one per date.
+    """
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    zone = ZoneInfo(timezone_name)
+    first = datetime(start.year, start.month, start.day, tzinfo=zone)
+    last = datetime(end.year, end.month, end.day, 23, 59, 59, tzinfo=zone)
+    return first.isoformat(), last.isoformat()

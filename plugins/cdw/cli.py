@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import sys
 from datetime import date
@@ -76,12 +77,63 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Epilogs as written; an option's default after its help, when it has one worth saying."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.option_strings and not action.required and action.default not in (None, False, [])
+                and action.default is not argparse.SUPPRESS and "%(default)" not in text):
+            text += " (default: %(default)s)"
+        return text
+
+
+EXIT_CODES = {
+    "generate": "0 written; 2 bad arguments",
+    "load": "0 loaded; 1 the load failed (the date and file named on the last line); 2 bad arguments; 130 interrupted",
+    "run": "0 every date published; 1 any date failed (named on the last line); 2 bad arguments; 130 interrupted",
+    "demo": "0 every date published; 1 a date failed",
+    "report": "0 the report written (whatever the load's status); 1 no load of that date, or the warehouse failed",
+    "backfill": "0 the backfill was created (the scheduler runs it); 1 Airflow refused it",
+    "dbt": "0 dbt succeeded; 1 a model or test failed; 2 dbt could not run (dbt's own)",
+    "setup-roles": "0 set up; 1 the warehouse refused (e.g. not allowed to create roles); 2 bad arguments",
+    "warehouse": "0 done; 1 the embedded server is not running (status) or failed",
+}
+EXAMPLES = {
+    "generate": "cdw generate --out ./landing --start 2026-03-02 --end 2026-03-08 --closed-days SUN",
+    "load": "cdw load --landing ./landing --date 2026-03-02",
+    "run": "cdw run --landing ./landing --start 2026-03-02 --end 2026-03-08",
+    "demo": "cdw demo",
+    "report": "cdw report --date 2026-03-02",
+    "backfill": "cdw backfill --start 2026-02-01 --end 2026-02-28   # where the scheduler's Airflow is configured",
+    "dbt": "cdw dbt --date 2026-03-02 -- build --select fct_calls+\n  cdw dbt -- test --select test_type:unit",
+    "setup-roles": "cdw setup-roles --analyst bi_reader   # password from CDW_LOGIN_PASSWORD, if set",
+    "warehouse": "cdw warehouse url",
+}
+
+
+def _epilog(command: str) -> str:
+    return f"exit status: {EXIT_CODES[command]}\n\nexample:\n  {EXAMPLES[command]}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cdw", description="Customer data warehouse of the bank's customer service.")
+    parser = _Parser(prog="cdw", description="Customer data warehouse of the bank's customer service.",
+                     formatter_class=_Help,
+                     epilog="exit status: 0 done; 1 the work failed; 2 bad arguments; 130 interrupted "
+                     "(Ctrl-C, SIGTERM)\n\n`cdw COMMAND --help` shows each command's options, exit status "
+                     "and an example.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    # --debug after the command too (`cdw load ... --debug`); SUPPRESS keeps an earlier --debug
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks and debug logging")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    gen = sub.add_parser("generate", help="write realistic landing drops for a date range")
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
+                              parents=[common], formatter_class=_Help, epilog=_epilog(name))
+
+    gen = command("generate", "write realistic landing drops for a date range")
     gen.add_argument("--out", required=True, type=Path, help="landing root to write into")
     gen.add_argument("--start", required=True, type=_date, help="first business date, YYYY-MM-DD")
     gen.add_argument("--end", required=True, type=_date, help="last business date, YYYY-MM-DD")
@@ -108,26 +160,52 @@ def build_parser() -> argparse.ArgumentParser:
         "on the last days, and write the expected outcome to OUT/_expected.json",
     )
 
-    load = sub.add_parser("load", help="file checks and raw load of one business date")
+    load = command("load", "file checks and raw load of one business date")
     load.add_argument("--landing", required=True, type=Path, help="landing root")
     load.add_argument("--date", required=True, type=_date, help="business date, YYYY-MM-DD")
 
-    run = sub.add_parser("run", help="the daily pipeline for each business date in order")
+    run = command("run", "the daily pipeline for each business date in order")
     run.add_argument("--landing", required=True, type=Path, help="landing root")
     run.add_argument("--start", required=True, type=_date, help="first business date")
     run.add_argument("--end", required=True, type=_date, help="last business date")
 
-    demo = sub.add_parser("demo", help="the Quick start's main job: generate a week, run it, say where things are")
+    demo = command("demo", "the Quick start's main job: generate a week, run it, say where things are")
     demo.add_argument("--landing", type=Path, default=None, help="landing root (default CDW_LANDING_ROOT)")
     demo.add_argument("--start", type=_date, default=date(2026, 3, 5), help="first business date")
     demo.add_argument("--end", type=_date, default=date(2026, 3, 9), help="last business date")
     demo.add_argument("--seed", type=int, default=42)
 
-    sub.add_parser("setup-roles", help="create the loader, analyst and auditor roles and their grants "
-                   "(idempotent; needs a role that may create roles)")
+    backfill = command("backfill", "have the Airflow scheduler run the daily DAG for past business dates "
+                       "(airflow backfill create, with the bounds of those dates in the warehouse's zone)")
+    backfill.add_argument("--start", required=True, type=_date, help="first business date")
+    backfill.add_argument("--end", required=True, type=_date, help="last business date")
+    backfill.add_argument("--max-active-runs", type=_positive_int, default=1,
+                          help="DAG runs at once (the publication is one date at a time anyway)")
+    backfill.add_argument("--drop-wait-minutes", type=_count, default=0,
+                          help="how long each run waits for its drop; 0: a missing drop fails the date at once")
+    backfill.add_argument("--dry-run", action="store_true", help="print the airflow command, do not run it")
 
-    wh = sub.add_parser("warehouse", help="manage the embedded PostgreSQL")
-    wh.add_argument("action", choices=["start", "stop", "status", "url"])
+    report = command("report", "write the data-quality report of a business date's latest load again")
+    report.add_argument("--date", required=True, type=_date, help="business date, YYYY-MM-DD")
+
+    dbt = command("dbt", "run dbt in the project with the pipeline's environment (marts into the build "
+                  "schema, never analytics: publication goes through the gate)")
+    dbt.add_argument("--date", type=_date, help="the business date to build (default: every date)")
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, metavar="-- DBT_ARGS",
+                     help="dbt's own command and options, after --")
+
+    roles = command("setup-roles", "create the loader, analyst and auditor roles and their grants "
+                    "(idempotent; needs a role that may create roles)")
+    roles.add_argument("--analyst", metavar="LOGIN", action="append", default=[],
+                       help="also make LOGIN a read-only login of analytics (member of cdw_analyst only); "
+                       "its password is CDW_LOGIN_PASSWORD when set, else pg_hba.conf decides (may repeat)")
+    roles.add_argument("--auditor", metavar="LOGIN", action="append", default=[],
+                       help="also make LOGIN a login of the auditors (cdw_auditor: audit and analytics, "
+                       "read only); password as for --analyst (may repeat)")
+
+    wh = command("warehouse", "manage the embedded PostgreSQL")
+    wh.add_argument("action", choices=["start", "stop", "status", "url"],
+                    help="start, stop, status, or print the URL (starting it when needed)")
     return parser
 
 
@@ -232,13 +310,71 @@ def _cmd_demo(args) -> int:
 
 def _cmd_setup_roles(args) -> int:
     from cdw import warehouse
-    from cdw.roles import setup_roles
+    from cdw.roles import ANALYST, AUDITOR, add_login, setup_roles
 
+    logins = [(login, ANALYST) for login in args.analyst] + [(login, AUDITOR) for login in args.auditor]
+    for login, _ in logins:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", login):
+            raise UsageError(f"login {login!r}: lower-case letters, digits and _ only, at most 63")
+    password = warehouse.get_settings().login_password
     with warehouse.connect(autocommit=True) as conn:
         warehouse.ensure_schema(conn)
         setup_roles(conn)
-    print("roles cdw_loader, cdw_analyst, cdw_auditor set up (grant them to login users)")
+        for login, group in logins:
+            created = add_login(conn, login, group, password)
+            _progress(f"{login}: {'created' if created else 'updated'}, member of {group} only"
+                      + ("" if password is None else ", password from CDW_LOGIN_PASSWORD"))
+    print("roles cdw_loader, cdw_analyst, cdw_auditor set up"
+          + (f"; logins: {', '.join(login for login, _ in logins)}" if logins else " (grant them to login users)"))
     return EXIT_OK
+
+
+def _cmd_backfill(args) -> int:
+    import json
+    import os
+    import shlex
+    import subprocess
+
+    from cdw import warehouse
+    from cdw.airflow_home import DAG_ID, airflow_bin
+    from cdw.business_date import backfill_bounds
+
+    if args.end < args.start:
+        raise UsageError(f"--end {args.end} is before --start {args.start}")
+    with warehouse.connect(pipeline=True, autocommit=True) as conn:
+        zone = warehouse.bank_timezone(conn)
+    first, last = backfill_bounds(args.start, args.end, zone)
+    command = [airflow_bin(), "backfill", "create", "--dag-id", DAG_ID, "--from-date", first, "--to-date", last,
+               "--max-active-runs", str(args.max_active_runs),
+               "--dag-run-conf", json.dumps({"drop_wait_minutes": args.drop_wait_minutes})]
+    _progress(f"business dates {args.start}..{args.end} in {zone}: {shlex.join(command)}")
+    if args.dry_run:
+        print(shlex.join(command))
+        return EXIT_OK
+    done = subprocess.run(command, env=os.environ, check=False)
+    if done.returncode != 0:
+        print(f"FAILED airflow backfill create exited {done.returncode}")
+        return EXIT_FAILED
+    print(f"backfill of {args.start}..{args.end} created: the scheduler runs it, one date at a time;"
+          f" `cdw report --date DATE` or the audit trail tells each date's outcome")
+    return EXIT_OK
+
+
+def _cmd_report(args) -> int:
+    from cdw.publish import report
+
+    published, line, path = report(args.date)
+    print(line)
+    return EXIT_OK if path is not None else EXIT_FAILED
+
+
+def _cmd_dbt(args) -> int:
+    from cdw.dbt import run_dbt_attached
+
+    dbt_args = args.dbt_args[1:] if args.dbt_args[:1] == ["--"] else args.dbt_args
+    if not dbt_args:
+        raise UsageError("cdw dbt: give dbt's command after --, e.g. cdw dbt -- build")
+    return run_dbt_attached(dbt_args, business_date=args.date.isoformat() if args.date else None)
 
 
 def _cmd_warehouse(args) -> int:
@@ -274,6 +410,9 @@ COMMANDS = {
     "run": _cmd_run,
     "demo": _cmd_demo,
     "setup-roles": _cmd_setup_roles,
+    "report": _cmd_report,
+    "backfill": _cmd_backfill,
+    "dbt": _cmd_dbt,
     "warehouse": _cmd_warehouse,
 }
 

@@ -131,6 +131,26 @@ def _failures_from_run_results(path: Path) -> list[str]:
     return failures
 
 
+def run_dbt_attached(args: list[str], *, url: str | None = None, business_date: str | None = None) -> int:
+    """``cdw dbt``: run ``dbt <args>`` in the project with the pipeline's environment, its output on
+    this terminal; dbt's exit status.
+
+    The marts go to the private build schema (``CDW_BUILD_SCHEMA``) unless ``CDW_DBT_MARTS_SCHEMA``
+    says otherwise: by hand as in the DAG, nothing reaches ``analytics`` without the gate.
+    """
+    from cdw.settings import get_settings
+
+    env = {**os.environ, **dbt_env(url or warehouse_url())}
+    env.setdefault("CDW_DBT_MARTS_SCHEMA", get_settings().build_schema)
+    env.pop(BUSINESS_DATE_ENV, None)
+    if business_date is not None:
+        env[BUSINESS_DATE_ENV] = business_date
+    command = [dbt_executable(), *args]
+    if args and not any(a == "--project-dir" or a.startswith("--project-dir=") for a in args):
+        command += ["--project-dir", str(DBT_PROJECT_DIR)]
+    return subprocess.run(command, cwd=DBT_PROJECT_DIR, env=env, check=False).returncode
+
+
 def run_dbt(
     args: list[str],
     *,

@@ -15,7 +15,7 @@ The HMAC is computed by the warehouse itself (``restricted.pseudonym(text)``, bu
 compiled models or logs: dbt's connections receive the two key blocks of RFC 2104
 (``K xor ipad``, ``K xor opad``) as session settings through libpq's ``PGOPTIONS``.
 
-Changing the key (README § Personal data) changes every pseudonym: rebuild the facts
+Changing the key (docs/operations.md, key rotation) changes every pseudonym: rebuild the facts
 from raw with the new key so that old and new dates stay comparable.
 """
 

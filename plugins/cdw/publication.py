@@ -11,19 +11,24 @@
    mart table of ``analytics`` equal to ``build``, appends to ``audit.publications``, re-grants
    the readers and appends ``PUBLISHED`` to ``audit.load_runs`` — all or nothing.
 
-How a table is published (:func:`sync_table`):
+How a table is published (:func:`sync_table`), in proportion to what changed:
 
 * missing in ``analytics``: ``create table … (like build.t including all)`` (columns, types,
   defaults, constraints, indexes) and copy the rows;
 * columns differ (name, type or order): a new table is created and filled, the old one
   dropped and the new one renamed, inside the transaction;
-* otherwise the contents are replaced with ``delete`` + ``insert … select`` (never TRUNCATE:
-  an analyst's query that started before keeps its MVCC snapshot and is not blocked);
-* a fact whose build table has ``built_at`` (when dbt (re)built the row) is published in
-  proportion to the day: only rows of the run's business date, of every date holding a row
-  with ``built_at`` above the table's last published watermark, and with the natural key of
-  such a row, are replaced. The watermark is recorded in ``audit.publications``. Without
-  ``built_at``, or on a table's first publication, the whole table is replaced.
+* a fact (``built_at``: when dbt (re)built the row) is replaced date by date: the rows of the
+  dates loaded since the last publication (the audit trail's ``audit.load_runs``), of the
+  dates holding a row rebuilt since the table's last published watermark (a date repaired
+  because a customer's versions were re-cut). The watermark is recorded in
+  ``audit.publications``. Publishing a date costs that date, whatever the history's length;
+* every other mart (dimensions, as-of snapshots, aggregates of a row per date): rows build no
+  longer holds are deleted and rows not yet published inserted, compared whole; rows that
+  did not change are not written.
+
+Rows are deleted and inserted, never TRUNCATEd or swapped: an analyst's query that started
+before keeps its MVCC snapshot and neither blocks nor is blocked (detaching a partition would
+need an ACCESS EXCLUSIVE lock and wait behind it).
 
 Grants survive: ``USAGE`` on ``analytics`` and ``SELECT`` on all its tables are granted again to
 ``cdw_analyst`` and ``cdw_auditor`` (see :mod:`cdw.roles`) in the same transaction, so a
@@ -52,8 +57,6 @@ log = logging.getLogger(__name__)
 
 ANALYTICS = "analytics"
 READER_ROLES = ("cdw_analyst", "cdw_auditor")
-#: natural key of the facts (a row's identity across rebuilds)
-NATURAL_KEYS = {"fct_transactions": "txn_id", "fct_calls": "call_id"}
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _NOT_MARTS = re.compile(r"^(stg_|int_)|__dbt_(tmp|backup)|__cdw_new$")
 
@@ -158,6 +161,7 @@ def publish(
                 conn.execute(sql.SQL("create schema {}").format(sql.Identifier(ANALYTICS)))
             for table in mart_tables(conn, build_schema):
                 result.tables[table] = sync_table(conn, build_schema, table, business_date)
+                copy_comments(conn, build_schema, table)
             marks = [t["watermark"] for t in result.tables.values() if t.get("watermark")]
             result.build_watermark = max(marks) if marks else None
             conn.execute(
@@ -204,6 +208,17 @@ def _last_watermark(conn, table: str) -> datetime | None:
     return row[0] if row else None
 
 
+def dates_loaded_since_last_publication(conn, business_date: date) -> list[date]:
+    """The audit trail's answer to "which business dates changed": the date being published and
+    every date loaded (whatever became of the load) after the last publication's load."""
+    return [d for (d,) in conn.execute(
+        "select %(day)s::date union"
+        " select business_date from audit.load_runs"
+        " where load_id > coalesce((select load_id from audit.publications"
+        "                           order by publication_id desc limit 1), 0)"
+        " order by 1", {"day": business_date}).fetchall()]
+
+
 def sync_table(conn, build_schema: str, table: str, business_date: date) -> dict:
     """Make ``analytics.<table>`` equal to ``<build_schema>.<table>`` (inside the caller's transaction)."""
     src = sql.Identifier(build_schema, table)
@@ -236,31 +251,78 @@ def sync_table(conn, build_schema: str, table: str, business_date: date) -> dict
 
     last = _last_watermark(conn, table) if has_built_at else None
     if last is None:
-        deleted = conn.execute(sql.SQL("delete from {}").format(dst)).rowcount
-        inserted = conn.execute(sql.SQL("insert into {} ({}) select {} from {}").format(dst, names, names, src)).rowcount
-        return {"mode": "replaced", "rows_deleted": deleted, "rows_inserted": inserted, "watermark": watermark}
+        return _sync_changed_rows(conn, src, dst) | {"watermark": watermark}
+    return _sync_dates(conn, src, dst, {c for c, _ in build_cols}, names, business_date, last) | {
+        "watermark": watermark, "previous_watermark": last}
 
-    # proportional to the day: the run's date, dates holding rows rebuilt since the last
-    # publication, and rows rebuilt since then under their natural key (a row may change date)
-    col_names = {c for c, _ in build_cols}
+
+def _sync_changed_rows(conn, src: sql.Identifier, dst: sql.Identifier) -> dict:
+    """Delete the published rows build no longer holds, insert build's rows not yet published.
+
+    For the marts without ``built_at``: aggregates of a row per date (or per date and service),
+    dimensions and as-of snapshots, whose size follows the bank's customers or calendar, not
+    its ledger. Rows are compared whole (same columns, same order: checked by the caller);
+    only changed rows are written, so a night that changes one date writes that date's rows.
+    """
+    deleted = conn.execute(sql.SQL(
+        "delete from {dst} as published where not exists"
+        " (select from {src} as built where md5(built::text) = md5(published::text))").format(
+        dst=dst, src=src)).rowcount
+    inserted = conn.execute(sql.SQL(
+        "insert into {dst} select * from {src} as built where not exists"
+        " (select from {dst} as published where md5(published::text) = md5(built::text))").format(
+        dst=dst, src=src)).rowcount
+    return {"mode": "changed_rows", "rows_deleted": deleted, "rows_inserted": inserted}
+
+
+def _sync_dates(conn, src, dst, col_names: set[str], names, business_date: date, last: datetime) -> dict:
+    """A fact, in proportion to the day: replace the rows of the dates that changed since the
+    table's last publication: loaded since (the audit trail) or holding rows dbt rebuilt since
+    the watermark (a date repaired because a customer's versions were re-cut).
+
+    A row changes date only when both dates are loaded again, so both are among those dates;
+    the fact's unique index on its natural key would refuse the publication otherwise.
+    """
     date_col = "business_date" if "business_date" in col_names else "date_key"
-    day = business_date if date_col == "business_date" else int(business_date.strftime("%Y%m%d"))
-    key = NATURAL_KEYS.get(table) if NATURAL_KEYS.get(table) in col_names else None
-    d, k = sql.Identifier(date_col), sql.Identifier(key) if key else None
-    conn.execute("drop table if exists pg_temp.cdw_changed_dates")
-    conn.execute(sql.SQL("create temp table cdw_changed_dates on commit drop as"
-                         " select distinct {d} as value from {src} where built_at > %s"
-                         " union select %s").format(d=d, src=src), (last, day))
-    where = sql.SQL("{d} in (select value from pg_temp.cdw_changed_dates)").format(d=d)
-    if key:
-        where = sql.SQL("{w} or {k} in (select {k} from {src} where built_at > %(last)s)").format(w=where, k=k, src=src)
-    where_params = {"last": last} if key else {}
-    deleted = conn.execute(sql.SQL("delete from {} where ").format(dst) + where, where_params).rowcount
-    inserted = conn.execute(sql.SQL("insert into {} ({}) select {} from {} where ").format(dst, names, names, src)
-                            + where, where_params).rowcount
-    dates = [str(v) for (v,) in conn.execute("select value from pg_temp.cdw_changed_dates order by 1").fetchall()]
-    return {"mode": "incremental", "rows_deleted": deleted, "rows_inserted": inserted, "watermark": watermark,
-            "previous_watermark": last, "dates": dates}
+    d = sql.Identifier(date_col)
+    loaded = dates_loaded_since_last_publication(conn, business_date)
+    if date_col == "date_key":
+        loaded = [int(day.strftime("%Y%m%d")) for day in loaded]
+    changed = sorted({v for (v,) in conn.execute(
+        sql.SQL("select distinct {d} from {src} where built_at > %s").format(d=d, src=src), (last,)).fetchall()}
+        | set(loaded))
+    deleted = conn.execute(sql.SQL("delete from {} where {} = any(%s)").format(dst, d), (changed,)).rowcount
+    inserted = conn.execute(sql.SQL("insert into {} ({}) select {} from {} where {} = any(%s)").format(
+        dst, names, names, src, d), (changed,)).rowcount
+    return {"mode": "incremental", "rows_deleted": deleted, "rows_inserted": inserted,
+            "dates": [str(v) for v in changed]}
+
+
+def copy_comments(conn, build_schema: str, table: str) -> int:
+    """Give ``analytics.<table>`` and its columns build's comments (dbt's ``persist_docs``: the
+    models' descriptions), where they differ; the number of comments set."""
+    differing = conn.execute(
+        "select b.attname, col_description(b.attrelid, b.attnum), col_description(a.attrelid, a.attnum)"
+        " from pg_attribute b join pg_attribute a on a.attname = b.attname"
+        " where b.attrelid = to_regclass(%(build)s) and a.attrelid = to_regclass(%(published)s)"
+        "   and b.attnum > 0 and not b.attisdropped and a.attnum > 0 and not a.attisdropped"
+        " union all"
+        " select null, obj_description(to_regclass(%(build)s), 'pg_class'),"
+        "        obj_description(to_regclass(%(published)s), 'pg_class')",
+        {"build": f"{build_schema}.{table}", "published": f"{ANALYTICS}.{table}"}).fetchall()
+    changed = 0
+    for column, wanted, present in differing:
+        if wanted == present:
+            continue
+        if column is None:
+            statement = sql.SQL("comment on table {} is {}").format(sql.Identifier(ANALYTICS, table),
+                                                                    sql.Literal(wanted))
+        else:
+            statement = sql.SQL("comment on column {} is {}").format(
+                sql.Identifier(ANALYTICS, table, column), sql.Literal(wanted))
+        conn.execute(statement)
+        changed += 1
+    return changed
 
 
 def _rename_indexes(conn, table: str, new: str) -> None:

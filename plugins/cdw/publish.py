@@ -67,5 +67,5 @@ def report(business_date: date, *, url: str | None = None) -> tuple[bool, str, P
     load_id, status, reason = latest
     path = write_report(load_id, url=url)
     published = status == "PUBLISHED"
-    line = f"{business_date} load {load_id} {status}" + ("" if published else f": {reason}") + f"; report {path}"
+    line = f"{business_date} load {load_id} {status}" + (f": {reason}" if reason else "") + f"; report {path}"
     return published, line, path

@@ -143,3 +143,32 @@ def setup_roles(conn, extra_build_schemas: tuple[str, ...] = ()) -> None:
             for schema in written_by_loader:
                 conn.execute(sql.SQL("alter default privileges{} in schema {} grant select, insert, update, delete"
                                      " on tables to {}").format(creator, ident(schema), ident(LOADER)))
+
+
+def add_login(conn, login: str, group: str, password: str | None = None) -> bool:
+    """Make ``login`` a LOGIN role that is a member of ``group`` (one of :data:`ROLES`) and of no
+    other cdw group; True when the role was created. Idempotent. Without ``password`` the role
+    authenticates as the server's pg_hba.conf says (peer, LDAP, certificates); with one, its
+    password is set (again)."""
+    if group not in ROLES:
+        raise ValueError(f"group must be one of {', '.join(ROLES)}, got {group!r}")
+    ident = sql.Identifier
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('cdw.roles'))")
+        row = conn.execute("select rolcanlogin, rolsuper from pg_roles where rolname = %s", (login,)).fetchone()
+        if row and row[1]:
+            raise ValueError(f"{login} is a superuser: not made a {group} login")
+        created = row is None
+        if created:
+            conn.execute(sql.SQL("create role {} login").format(ident(login)))
+        elif not row[0]:
+            conn.execute(sql.SQL("alter role {} login").format(ident(login)))
+        if password is not None:
+            conn.execute(sql.SQL("alter role {} password {}").format(ident(login), sql.Literal(password)))
+        for other in ROLES:
+            if other != group:
+                conn.execute(sql.SQL("revoke {} from {}").format(ident(other), ident(login)))
+        conn.execute(sql.SQL("grant {} to {}").format(ident(group), ident(login)))
+        if group == ANALYST:  # a BI tool lists the published tables first
+            conn.execute(sql.SQL("alter role {} set search_path = analytics").format(ident(login)))
+    return created

@@ -1,7 +1,7 @@
 """Every setting of the project, read from environment variables with documented defaults.
 
 Nothing else in the package reads ``os.environ`` for configuration: import the
-accessor from here so the README's configuration table stays complete.
+accessor from here so docs/configuration.md stays complete.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class Settings:
     volume_severity: str
     pipeline_role: str | None
     pseudonym_key: str | None
+    login_password: str | None
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -83,6 +84,9 @@ def get_settings() -> Settings:
         # secret of the keyed pseudonyms (HMAC-SHA256) analysts get instead of personal data;
         # the Airflow connection cdw_pseudonym_key (password) takes precedence in tasks
         pseudonym_key=os.environ.get("CDW_PSEUDONYM_KEY") or None,
+        # the password `cdw setup-roles --analyst/--auditor` gives the logins it makes (never an
+        # argument: it would show in the process list); unset: pg_hba.conf decides
+        login_password=os.environ.get("CDW_LOGIN_PASSWORD") or None,
     )
 
 

@@ -185,6 +185,42 @@ def test_cosmos_renders_one_build_task_per_model(dag, manifest):
         assert cdw_airflow.dbt_env_interceptor in op.interceptors
 
 
+
+def test_cosmos_build_tasks_run_the_dbt_unit_tests(dag, manifest, tmp_path, monkeypatch):
+    """dbt unit tests run only in a `dbt build` that selects them (TestBehavior.BUILD; AFTER_EACH
+    skips them). The tasks of the models with unit tests run `dbt build` with the same flags but
+    their model's --select; dbt itself, given those flags as `dbt ls` on the Cosmos manifest (no
+    parse, no database, one invocation for all of them), selects every unit test of the manifest.
+    (dbt 1.11 selects a model's unit tests with the model whatever --indirect-selection says; an
+    exclusion or another command would lose them.)"""
+    import json
+
+    from dbt.cli.main import dbtRunner
+    from dbt.contracts.graph.manifest import Manifest, WritableManifest
+
+    unit_tests = json.loads(manifest.read_text())["unit_tests"]
+    models = sorted({unit["model"] for unit in unit_tests.values()})
+    assert len(unit_tests) >= 5 and {"int_customers_versioned", "call_center_interval"} <= set(models), models
+    flags, selected = set(), []
+    for model in models:
+        command, _env = dag.get_task(f"build_star_schema.{model}_model_build").build_cmd(context={})
+        assert command[1] == "build" and "unit_test" not in command, command
+        at = command.index("--select")
+        assert command[at + 1].startswith("fqn:") and command[at + 1].endswith(f".{model}"), command
+        selected.append(command[at + 1])
+        flags.add(tuple(command[2:at] + command[at + 2:]))
+    assert len(flags) == 1, flags  # the same flags in every task: one `dbt ls` answers for all
+    for key, placeholder in (("CDW_PG_HOST", "localhost"), ("CDW_PG_USER", "cdw"), ("CDW_PG_DBNAME", "cdw")):
+        monkeypatch.setenv(key, placeholder)
+    runner = dbtRunner(manifest=Manifest.from_writable_manifest(WritableManifest.read_and_check_versions(str(manifest))))
+    listed = runner.invoke(
+        ["ls", *flags.pop(), "--select", *selected, "--resource-type", "unit_test", "--output", "json",
+         "--output-keys", "unique_id", "--quiet", "--project-dir", str(cdw_airflow.DBT_PROJECT_DIR),
+         "--profiles-dir", str(cdw_airflow.DBT_PROJECT_DIR), "--target-path", str(tmp_path), "--log-path", str(tmp_path)]
+    )
+    assert listed.success, listed.exception
+    assert {json.loads(line)["unique_id"] for line in listed.result} == set(unit_tests)
+
 def test_cosmos_manifest_is_rebuilt_only_when_the_project_changes(manifest):
     before = manifest.stat().st_mtime_ns
     assert cdw_airflow.ensure_cosmos_manifest() == manifest

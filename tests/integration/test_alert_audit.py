@@ -24,3 +24,25 @@ def test_alert_is_recorded_and_the_load_marked_failed(tmp_path, db, warehouse_ur
     status, reason = db.execute("select status, failure_reason from audit.load_runs_latest where load_id = %s",
                                 (result.load_id,)).fetchone()
     assert status == "FAILED" and reason.startswith("build_star_schema.fct_calls_model_build failed")
+
+
+def test_one_alert_per_failed_date_the_report_adds_none(tmp_path, db, warehouse_url, monkeypatch):
+    from cdw.alerts import DateNotPublished
+
+    write_drop(tmp_path)
+    load_date(tmp_path, DAY)
+    monkeypatch.setattr(airflow_home, "task_warehouse_url", lambda start=True: warehouse_url)
+    monkeypatch.delenv("CDW_ALERT_WEBHOOK_URL", raising=False)
+
+    def ti(task_id: str, run_id: str):
+        return SimpleNamespace(dag_id="customer_warehouse_daily", task_id=task_id, run_id=run_id, try_number=1,
+                               xcom_pull=lambda task_ids: DAY.isoformat())
+
+    not_published = DateNotPublished(f"{DAY} load 1 FAILED: quality gate: ...")
+    AlertNotifier().notify({"ti": ti("quality_gate", "manual__1"), "exception": RuntimeError("gate failed")})
+    AlertNotifier().notify({"ti": ti("report", "manual__1"), "exception": not_published})
+    # a run whose failing task left no alert (its callback died): the report's verdict alerts
+    AlertNotifier().notify({"ti": ti("report", "manual__2"), "exception": not_published})
+
+    assert db.execute("select run_id, task_id from audit.alerts order by alert_id").fetchall() == [
+        ("manual__1", "quality_gate"), ("manual__2", "report")]

@@ -3,9 +3,9 @@
 Five business dates, two fresh warehouse databases on the local PostgreSQL:
 
 * daily: ``cdw.pipeline.run_dates`` (``airflow dags test`` per date, in order);
-* backfill: ``airflow backfill create --dag-id customer_warehouse_daily --from-date …
-  --to-date … --max-active-runs 1`` recorded against a temporary Airflow (PostgreSQL
-  metadata database, LocalExecutor) and executed by its scheduler, with api-server and
+* backfill: ``cdw backfill --start … --end …`` (``airflow backfill create`` with the dates'
+  bounds in the bank's zone, ``--max-active-runs 1``) against a temporary Airflow (PostgreSQL
+  metadata database, LocalExecutor), executed by its scheduler, with api-server and
   dag-processor beside it (``tests/deploy/airflow_cluster.py``). The backfill passes no
   business date: each run takes it from its data interval, as a scheduled run does.
 
@@ -17,12 +17,13 @@ are compared.
 
 from __future__ import annotations
 
-import json
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -63,14 +64,6 @@ def _contents(conn, table: str, columns: list[str]) -> Counter:
     return Counter(conn.execute(f"select {column_list} from {table}").fetchall())
 
 
-def _bank_time(day: date) -> str:
-    """02:30 of a business date in the bank's zone: the start of that date's data interval."""
-    from cdw.settings import get_settings
-
-    zone = ZoneInfo(get_settings().timezone)
-    return datetime(day.year, day.month, day.day, 2, 30, tzinfo=zone).isoformat()
-
-
 def _published_dates(url: str) -> list[date]:
     with psycopg.connect(url, autocommit=True) as conn:
         return [d for (d,) in conn.execute(
@@ -102,11 +95,14 @@ def test_backfill_equals_daily_runs(tmp_path, monkeypatch):
         with AirflowCluster(tmp_path / "cluster", backfill_url, landing, executor="LocalExecutor") as cluster:
             cluster.start_services(triggerer=False)
             cluster.wait_dag_parsed()
-            created = cluster.airflow(
-                "backfill", "create", "--dag-id", DAG_ID, "--from-date", _bank_time(START),
-                "--to-date", _bank_time(END), "--max-active-runs", "1",
-                "--dag-run-conf", json.dumps({"drop_wait_minutes": 0}))
-            print(created.stdout[-2000:])
+            # as an operator does it: cdw works out the dates' bounds in the bank's zone (the
+            # warehouse has no load yet: CDW_TIMEZONE's, Asia/Shanghai, +08:00 in 1994)
+            created = subprocess.run([str(Path(sys.executable).parent / "cdw"), "backfill", "--start", str(START),
+                                      "--end", str(END)], env=cluster.env, cwd=cluster.home,
+                                     capture_output=True, text=True, timeout=300)
+            print(created.stdout[-2000:], created.stderr[-2000:])
+            assert created.returncode == 0, created.stderr[-3000:]
+            assert "--from-date 1994-03-02T00:00:00+08:00 --to-date 1994-03-06T23:59:59+08:00" in created.stderr
             states = cluster.wait_runs_finished(None, timeout=RUN_TIMEOUT, count=len(DATES))
             assert sorted(states.values()) == ["success"] * len(DATES), f"{states}\n{cluster.task_table()}"
             run_types = {t for (t,) in cluster.query("select distinct run_type from dag_run where dag_id = %s",

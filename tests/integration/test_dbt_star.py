@@ -730,17 +730,21 @@ HISTORY_VARS = {
 }
 
 
+def table_rows(conn, schema: str, table: str, order: str) -> list[tuple]:
+    """The table's rows without ``built_at`` (when dbt built the row: different in every run by
+    design; publication reads it, the history is what it publishes)."""
+    columns = rows(conn, "select column_name from information_schema.columns where table_schema = %s"
+                         " and table_name = %s and column_name <> 'built_at' order by ordinal_position",
+                   (schema, table))
+    query = sql.SQL("select {} from {} order by " + order).format(  # noqa: S608 (constant order)
+        sql.SQL(", ").join(sql.Identifier(c) for (c,) in columns), sql.Identifier(schema, table))
+    return rows(conn, query)
+
+
 def published_contents(conn) -> dict[str, list[tuple]]:
-    contents = {
-        table: rows(
-            conn, sql.SQL("select * from analytics.{} order by " + order).format(sql.Identifier(table))
-        )  # noqa: S608 (constant order)
-        for table, order in SNAPSHOT_TABLES.items()
-    }
+    contents = {table: table_rows(conn, "analytics", table, order) for table, order in SNAPSHOT_TABLES.items()}
     for table, order in HISTORY_TABLES.items():
-        contents[table] = rows(
-            conn, sql.SQL("select * from {} order by " + order).format(sql.Identifier(*table.split(".")))
-        )  # noqa: S608 (constant order)
+        contents[table] = table_rows(conn, *table.split("."), order)
     return contents
 
 

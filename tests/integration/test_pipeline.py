@@ -233,6 +233,7 @@ def test_a_critical_defect_fails_keeps_analytics_alerts_and_a_redelivery_succeed
         assert any(END.isoformat().encode() in a and b"quarantine_threshold_exceeded" in a for a in alerts)
         recorded = db.execute("select message from audit.alerts where business_date = %s", (END,)).fetchall()
         assert recorded and all("CDW ALERT" in m for (m,) in recorded)
+        assert len(recorded) == 1, "one alert per failed date (the report task adds none)"
 
         shutil.rmtree(landing / END.isoformat())
         shutil.copytree(pristine, landing / END.isoformat())  # the corrected re-delivery

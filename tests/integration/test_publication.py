@@ -81,7 +81,10 @@ def test_publish_builds_audits_and_makes_analytics_equal_build(star, tmp_path):
     # the second date goes through the real dbt build (models, seeds and dbt tests) first
     second = publish(D2, loads[D2], url=url, build=True, target_path=str(tmp_path / "target"))
     assert second.run_results is not None and second.run_results.exists()
-    assert {v["mode"] for v in second.tables.values()} == {"replaced"}
+    # in proportion to the day: the facts replace the date dbt rebuilt, the other marts their changed rows
+    assert {t: v["mode"] for t, v in second.tables.items() if v["mode"] != "changed_rows"} == {
+        "fct_transactions": "incremental", "fct_calls": "incremental"}
+    assert second.tables["fct_transactions"]["dates"] == second.tables["fct_calls"]["dates"] == [str(D2)]
     with psycopg.connect(url) as conn:
         assert status(conn, loads[D2]) == ("PUBLISHED", None)
         assert_analytics_equals_build(conn)
@@ -152,9 +155,8 @@ def test_a_volume_anomaly_publishes_with_a_warning(star):
 def test_facts_with_built_at_publish_in_proportion_to_the_day(star):
     url, loads = star
     with psycopg.connect(url, autocommit=True) as conn:
-        for fact in ("fct_transactions", "fct_calls"):
-            conn.execute(sql.SQL("alter table {} add column built_at timestamptz not null"
-                                 " default '2026-01-01 00:00+00'").format(sql.Identifier("build", fact)))
+        for fact in ("fct_transactions", "fct_calls"):  # every row built long ago
+            conn.execute(sql.SQL("update {} set built_at = '2026-01-01 00:00+00'").format(sql.Identifier("build", fact)))
     publish(D1, loads[D1], url=url, build=False)
     with psycopg.connect(url, autocommit=True) as conn:
         # dbt rebuilt D2, and repaired one D1 ledger entry (its key re-resolved)
@@ -171,7 +173,8 @@ def test_facts_with_built_at_publish_in_proportion_to_the_day(star):
     calls, txns = result.tables["fct_calls"], result.tables["fct_transactions"]
     assert calls["mode"] == "incremental" and calls["dates"] == [str(D2)]
     assert txns["mode"] == "incremental" and txns["dates"] == [str(D1), str(D2)]
-    assert result.tables["dim_customer"]["mode"] == "replaced"
+    assert result.tables["dim_customer"] == {"mode": "changed_rows", "rows_deleted": 0, "rows_inserted": 0,
+                                             "watermark": None}
     with psycopg.connect(url) as conn:
         assert_analytics_equals_build(conn)
         # D1's calls were not rewritten: same row versions as before the publication
@@ -183,6 +186,46 @@ def test_facts_with_built_at_publish_in_proportion_to_the_day(star):
         watermark = conn.execute("select build_watermark from audit.publications order by publication_id desc"
                                  " limit 1").fetchone()[0]
         assert watermark == conn.execute("select max(built_at) from build.fct_transactions").fetchone()[0]
+
+
+def test_publishing_a_date_writes_that_date_only_and_never_waits_for_an_analyst(star, monkeypatch):
+    url, loads = star
+    publish(D1, loads[D1], url=url, build=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        # dbt rebuilt D2 (and nothing else) since: what a daily run leaves in build
+        for fact in ("fct_transactions", "fct_calls"):
+            conn.execute(sql.SQL("update {} set built_at = clock_timestamp() where business_date = %s").format(
+                sql.Identifier("build", fact)), (D2,))
+        d2_rows = {fact: conn.execute(sql.SQL("select count(*) from {} where business_date = %s").format(
+            sql.Identifier("build", fact)), (D2,)).fetchone()[0] for fact in ("fct_transactions", "fct_calls")}
+        kept = conn.execute("select txn_id, xmin::text from analytics.fct_transactions where business_date <> %s"
+                            " order by 1", (D2,)).fetchall()
+        assert kept and all(d2_rows.values())
+
+    # an analyst's long query is open on the facts all through the publication
+    with psycopg.connect(url) as analyst:
+        analyst.execute("set transaction isolation level repeatable read")
+        seen_before = analyst.execute("select count(*), max(built_at) from analytics.fct_transactions").fetchone()
+        monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=5s")  # waiting on the analyst would fail the publication
+        result = publish(D2, loads[D2], url=url, build=False)
+        assert analyst.execute("select count(*), max(built_at) from analytics.fct_transactions"
+                               ).fetchone() == seen_before, "the analyst's snapshot changed under the query"
+        analyst.rollback()
+
+    for fact, count in d2_rows.items():
+        assert result.tables[fact]["mode"] == "incremental" and result.tables[fact]["dates"] == [str(D2)]
+        assert result.tables[fact]["rows_deleted"] == result.tables[fact]["rows_inserted"] == count
+    unchanged = {t: (v["rows_deleted"], v["rows_inserted"]) for t, v in result.tables.items()
+                 if t not in d2_rows}
+    assert unchanged and set(unchanged.values()) == {(0, 0)}, "a mart that did not change was rewritten"
+    with psycopg.connect(url) as conn:
+        assert_analytics_equals_build(conn)
+        # the other dates' entries are the same row versions as before: not rewritten
+        assert conn.execute("select txn_id, xmin::text from analytics.fct_transactions where business_date <> %s"
+                            " order by 1", (D2,)).fetchall() == kept
+        recorded = conn.execute("select tables -> 'fct_transactions' ->> 'mode' from audit.publications"
+                                " where load_id = %s", (loads[D2],)).fetchone()[0]
+        assert recorded == "incremental"
 
 
 def test_changed_columns_rebuild_the_published_table(star):

@@ -32,10 +32,25 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert "-eq 5" in (REPO / "bin" / "test").read_text()
 
 
-@pytest.mark.parametrize("command", [[], ["generate"], ["load"], ["run"], ["warehouse"], ["demo"], ["setup-roles"]])
+COMMANDS = ["generate", "load", "run", "warehouse", "demo", "setup-roles", "report", "dbt", "backfill"]
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
 def test_every_command_has_help(command, capsys):
     assert main([*command, "--help"]) == 0
-    assert "usage: cdw" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "usage: cdw" in out
+    assert "exit status: 0" in out and "--debug" in out
+    if command:  # an example of the command itself, and the defaults it assumes
+        assert f"example:\n  cdw {command[0]}" in out
+    if command == ["generate"]:
+        assert "(default: 42)" in out and "(default: Asia/Shanghai)" in out
+
+
+def test_debug_is_accepted_after_the_command_too(capsys):
+    # the command's own error, not "unrecognized arguments: --debug"
+    assert main(["load", "--landing", "/nonexistent/landing", "--date", "2026-03-02", "--debug"]) == EXIT_USAGE
+    assert "is not a directory" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -50,6 +65,12 @@ def test_every_command_has_help(command, capsys):
         ["load", "--landing", ".", "--date", "yesterday"],
         ["run", "--landing", ".", "--start", "2026-03-03", "--end", "2026-03-02"],
         ["warehouse", "restart"],
+        ["report", "--date", "2026-02-30"],
+        ["backfill", "--start", "2026-03-03", "--end", "2026-03-02"],
+        ["backfill", "--start", "2026-03-02", "--end", "2026-03-03", "--max-active-runs", "0"],
+        ["dbt"],
+        ["dbt", "--"],
+        ["setup-roles", "--analyst", "Robert'); drop table students;--"],
         ["frobnicate"],
     ],
 )
@@ -79,3 +100,18 @@ def test_ctrl_c_exits_130_with_one_line_and_no_traceback(tmp_path):
     assert proc.returncode == 130
     assert err.strip().splitlines() and err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C or SIGTERM)"
     assert "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize(("zone", "start", "end", "bounds"), [
+    ("Asia/Shanghai", "1994-03-02", "1994-03-06", ("1994-03-02T00:00:00+08:00", "1994-03-06T23:59:59+08:00")),
+    # New York springs forward on 2031-03-09 (02:30 never happens that night): the bounds keep
+    # each date's own offset, and the day's run (at 03:30) stays inside them
+    ("America/New_York", "2031-03-08", "2031-03-10", ("2031-03-08T00:00:00-05:00", "2031-03-10T23:59:59-04:00")),
+    ("Asia/Kolkata", "2000-01-01", "2000-01-01", ("2000-01-01T00:00:00+05:30", "2000-01-01T23:59:59+05:30")),
+])
+def test_backfill_bounds_hold_one_run_per_business_date_in_the_banks_zone(zone, start, end, bounds):
+    from datetime import date
+
+    from cdw.business_date import backfill_bounds
+
+    assert backfill_bounds(date.fromisoformat(start), date.fromisoformat(end), zone) == bounds

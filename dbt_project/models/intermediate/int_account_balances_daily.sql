@@ -35,17 +35,18 @@
 #}
 with
 
-transactions as (
+{# one row per business date, account and calendar date with entries: a day's entries may come
+   from more than one business date, its end is the last of their last entries #}
+ledger_days as (
 
-    select * from {{ ref('fct_transactions') }}
-    where account_key <> {{ unknown_key() }}
+    select * from {{ ref('int_account_days_posted') }}
 
 ),
 
+{# known accounts: the CRM's current state #}
 accounts as (
 
-    select * from {{ ref('dim_account') }}
-    where account_key <> {{ unknown_key() }}
+    select * from {{ ref('int_accounts_latest') }}
 
 ),
 
@@ -107,17 +108,18 @@ rebuilt_accounts as (
 
 rebuilt_end_of_day as (
 
-    select distinct on (transactions.account_id, transactions.calendar_date)
-        transactions.account_id,
-        transactions.calendar_date,
-        transactions.balance_after
-    from transactions
+    select distinct on (ledger_days.account_id, ledger_days.calendar_date)
+        ledger_days.account_id,
+        ledger_days.calendar_date,
+        ledger_days.last_balance_after as balance_after
+    from ledger_days
     inner join rebuilt_accounts
-        on transactions.account_id = rebuilt_accounts.account_id
-            and transactions.calendar_date >= rebuilt_accounts.rebuild_from
-    {{ rebuilt_ledger_days_filter('transactions', 'rebuilt_accounts') }}
+        on ledger_days.account_id = rebuilt_accounts.account_id
+            and ledger_days.calendar_date >= rebuilt_accounts.rebuild_from
+    {{ rebuilt_ledger_days_filter('ledger_days', 'rebuilt_accounts') }}
     order by
-        transactions.account_id asc, transactions.calendar_date asc, transactions.txn_ts desc, transactions.txn_id desc
+        ledger_days.account_id asc, ledger_days.calendar_date asc,
+        ledger_days.last_txn_ts desc, ledger_days.last_txn_id desc
 
 ),
 

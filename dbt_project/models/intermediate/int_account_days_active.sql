@@ -20,64 +20,50 @@
     (unusual_account_activity, customer_360) read these rows instead of the ledger: about
     half as many, already summed.
 
+    Summed from int_account_days_posted (a calendar date's entries may come from more than one
+    business date) for the accounts of int_accounts_latest, whose owner is the row's customer.
+
     Incremental (macros/incremental_history.sql): a day's row depends on that day's entries
-    only, which int_account_balances_daily fingerprints (amount, direction, currency, owner
-    included), so a daily run rebuilds the dates from the one that model rebuilt from.
+    and the account's owner only, which int_account_balances_daily compares (amount,
+    direction, currency, channel, type, owner included), so a daily run rebuilds the dates
+    from the one that model rebuilt from.
     Without a business date: every date. A change of fx_rates_to_cny needs --full-refresh.
 #}
 with
 
-transactions as (
+{# one row per business date, account and calendar date with entries: summed over business dates #}
+ledger_days as (
 
-    select * from {{ ref('fct_transactions') }}
-    where account_key <> {{ unknown_key() }}
-        -- the fact's date_key index finds the rebuilt dates
-        and date_key >= {{ date_key_floor(rebuild_from()) }}
-
-),
-
-channels as (
-
-    select * from {{ ref('dim_channel') }}
+    select * from {{ ref('int_account_days_posted') }}
+    where calendar_date >= {{ rebuild_from() }}  -- its calendar_date index finds the rebuilt dates
 
 ),
 
-entries as (
+{# known accounts and their owners (what fct_transactions' account_key and customer_id resolve to) #}
+accounts as (
 
-    select
-        transactions.account_id,
-        transactions.calendar_date,
-        transactions.customer_id,
-        transactions.direction,
-        transactions.txn_type,
-        channels.channel_group,
-        {{ is_customer_initiated('channels.channel_group', 'transactions.txn_type') }} as is_customer_initiated,
-        {{ to_cny('transactions.amount', 'transactions.currency') }} as amount_cny
-    from transactions
-    left join channels on transactions.channel_key = channels.channel_key
-    where transactions.calendar_date >= {{ rebuild_from() }}
+    select * from {{ ref('int_accounts_latest') }}
 
 ),
 
 final as (
 
     select
-        account_id,
-        calendar_date,
-        max(customer_id) as customer_id,
-        count(*) as entry_count,
-        coalesce(sum(amount_cny) filter (where direction = 'DEBIT'), 0) as debit_amount_cny,
-        {%- for group in ['SELF_SERVICE', 'DIGITAL', 'ASSISTED'] %}
-        count(*) filter (where channel_group = '{{ group }}') as {{ group | lower }}_entry_count,
-        coalesce(sum(amount_cny) filter (where channel_group = '{{ group }}'), 0) as {{ group | lower }}_amount_cny,
+        ledger_days.account_id,
+        ledger_days.calendar_date,
+        max(accounts.customer_id) as customer_id,
+        cast(sum(ledger_days.entry_count) as bigint) as entry_count,
+        coalesce(sum(ledger_days.debit_amount_cny), 0) as debit_amount_cny,
+        {%- for group in ['self_service', 'digital', 'assisted'] %}
+        cast(sum(ledger_days.{{ group }}_entry_count) as bigint) as {{ group }}_entry_count,
+        coalesce(sum(ledger_days.{{ group }}_amount_cny), 0) as {{ group }}_amount_cny,
         {%- endfor %}
-        coalesce(sum(amount_cny) filter (
-            where direction = 'CREDIT' and is_customer_initiated and txn_type <> 'REVERSAL'
-        ), 0) as customer_inflow_cny,
-        coalesce(bool_or(is_customer_initiated), false) as has_customer_initiated_entry
+        coalesce(sum(ledger_days.customer_inflow_cny), 0) as customer_inflow_cny,
+        coalesce(bool_or(ledger_days.has_customer_initiated_entry), false) as has_customer_initiated_entry
 
-    from entries
-    group by account_id, calendar_date
+    from ledger_days
+    inner join accounts on ledger_days.account_id = accounts.account_id
+    group by ledger_days.account_id, ledger_days.calendar_date
 
 )
 

@@ -11,7 +11,7 @@
                 'snapshots', 'select * from ' ~ ref('stg_crm__accounts'), 'snapshot_date',
                 ['account_id', 'customer_id', 'product', 'status', 'open_date', 'close_date']
             ) ~ ';' ~ input_fingerprints(
-                'coverage', 'select ' ~ first_ledger_date(ref('fct_transactions')) ~ ' as first_ledger_date',
+                'coverage', 'select ' ~ first_ledger_date() ~ ' as first_ledger_date',
                 \"date '-infinity'\", ['first_ledger_date']
             )
         ) }}",
@@ -68,7 +68,7 @@ balances as (
 
 coverage as (
 
-    select {{ first_ledger_date(ref('fct_transactions')) }} as first_ledger_date
+    select {{ first_ledger_date() }} as first_ledger_date
 
 ),
 

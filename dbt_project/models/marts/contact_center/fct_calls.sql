@@ -12,6 +12,7 @@
         indexes=[
             {'columns': ['call_id'], 'unique': true},
             {'columns': ['business_date']},
+            {'columns': ['built_at', 'business_date']},
             {'columns': ['date_key', 'service']},
             {'columns': ['customer_key', 'date_key']},
             {'columns': ['agent_key', 'date_key']},
@@ -154,7 +155,8 @@ final as (
         measured.end_ts,
         measured.campaign_id,
         measured.caller_key,
-        measured.load_id
+        measured.load_id,
+        {{ built_at() }} as built_at
 
     from measured
     left join customers

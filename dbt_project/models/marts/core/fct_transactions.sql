@@ -10,12 +10,12 @@
         ],
         post_hook=[
             "{{ save_member_state(['account', 'customer'], ['account_id', 'customer_id']) }}",
-            "{{ log_dates_built() }}",
             "{{ analyze_business_dates() }}",
         ],
         indexes=[
             {'columns': ['txn_id'], 'unique': true},
             {'columns': ['business_date']},
+            {'columns': ['built_at', 'business_date']},
             {'columns': ['date_key']},
             {'columns': ['customer_key', 'date_key']},
             {'columns': ['account_key', 'date_key']},
@@ -31,8 +31,8 @@
     are rebuilt whole, so the result equals a full rebuild. Without the var: every date.
     Only rows of accounts and customers whose dimension rows changed since the last run
     are checked (macros/fact_repair.sql): the check costs the day's changes, not history.
-    The dates a run rebuilt are logged (macros/fact_dates.sql): int_account_balances_daily
-    reads the log to compare only those dates of the ledger with what it saw before.
+    Every row carries built_at (indexed with business_date): publication replaces in
+    analytics only the dates holding rows built since its last watermark (cdw.publication).
 #}
 with
 
@@ -104,7 +104,8 @@ final as (
         selected.counterparty_bank,
         selected.counterparty_account_key,
         selected.reverses_txn_id,
-        selected.load_id
+        selected.load_id,
+        {{ built_at() }} as built_at
 
     from selected
     left join accounts
