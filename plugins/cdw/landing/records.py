@@ -47,10 +47,87 @@ class Context:
     business_date: date
     timezone: str
     max_field_chars: int
-    # referenced entity -> ids in the snapshot in force (a pyarrow array for is_in)
+    # referenced entity -> ids in the snapshot in force
     reference_ids: dict[str, pa.Array] = field(default_factory=dict)
     # False when the file holds no NUL character at all (known from reading it): no value to search
     may_hold_nul: bool = True
+    _id_sets: dict[str, IdSet] = field(default_factory=dict, repr=False)
+
+    def id_set(self, entity: str) -> IdSet | None:
+        """The ids of ``entity`` in force, ready for lookups (built once, used by every batch)."""
+        ids = self.reference_ids.get(entity)
+        if ids is None:
+            return None
+        cached = self._id_sets.get(entity)
+        if cached is None or cached.source is not ids:
+            cached = self._id_sets[entity] = IdSet(ids)
+        return cached
+
+
+class IdSet:
+    """A snapshot's ids, looked up by every batch of the files that refer to it.
+
+    ``pc.is_in`` builds a hash table of its value set on every call: with 330,000 accounts,
+    that was 80 ms per batch of 100,000 ledger entries, more than all their other checks.
+    Here the ids are hashed once (numpy, sorted); a batch's values are hashed the same way
+    and binary-searched, and a value is known only when the id found is the same string.
+    Should two different strings share a hash, those few values are looked up with
+    ``pc.is_in`` instead: the answer is always exactly ``pc.is_in``'s.
+    """
+
+    def __init__(self, ids: pa.Array):
+        self.source = ids  # as given (Context.id_set knows it by it)
+        self.ids = ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        hashes = _hash_strings(ids)
+        order = np.argsort(hashes, kind="stable")
+        self._hashes = hashes[order]
+        self._ids_by_hash = ids.take(pa.array(order))
+
+    def contains(self, values: pa.Array) -> np.ndarray:
+        """True where a value is one of the ids (False where it is null)."""
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        n = len(values)
+        if n == 0 or len(self.ids) == 0:
+            return np.zeros(n, dtype=bool)
+        hashes = _hash_strings(values)
+        # searched in order: neighbouring lookups then read neighbouring memory (twice as fast)
+        order = np.argsort(hashes)
+        at = np.empty(n, dtype=np.int64)
+        at[order] = np.searchsorted(self._hashes, hashes[order])
+        at = at.clip(0, len(self._hashes) - 1)
+        same_hash = self._hashes[at] == hashes
+        candidates = self._ids_by_hash.take(pa.array(at))
+        found = same_hash & _np_mask(pc.equal(values, candidates), n)
+        collided = np.flatnonzero(same_hash & ~found & _np_mask(pc.is_valid(values), n))
+        if len(collided):  # the hash of another id: ask the exact (slower) way
+            found[collided] = _np_mask(pc.is_in(values.take(pa.array(collided)), value_set=self.ids), len(collided))
+        return found
+
+
+def _hash_strings(strings: pa.Array) -> np.ndarray:
+    """A 64-bit hash of each string's bytes (sum of byte x 31^position, and the length; a null's
+    means nothing), a slice at a time: its temporaries take 8 bytes per byte of text."""
+    return np.concatenate([np.zeros(0, dtype=np.uint64)] + [
+        _hash_slice(strings.slice(start, _HASH_SLICE)) for start in range(0, len(strings), _HASH_SLICE)])
+
+
+_HASH_SLICE = 1 << 16
+
+
+def _hash_slice(strings: pa.Array) -> np.ndarray:
+    offsets, data = _string_buffers(strings)
+    lengths = np.diff(offsets)
+    powers = np.cumprod(np.full(int(lengths.max(initial=0)) + 1, 31, dtype=np.uint64))  # (wraps around 2^64)
+    same_length = _as_matrix(offsets, data)
+    if same_length is not None:  # ids of one width: a row of bytes each, no positions to work out
+        hashes = same_length.astype(np.uint64) @ powers[:same_length.shape[1]]
+    else:
+        span = data[offsets[0]:offsets[-1]].astype(np.uint64)
+        position = np.arange(len(span)) - np.repeat(offsets[:-1] - offsets[0], lengths)  # within its string
+        running = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(span * powers[position])])
+        hashes = running[offsets[1:] - offsets[0]] - running[offsets[:-1] - offsets[0]]
+    return hashes + lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
 
 
 class _Reasons:
@@ -270,11 +347,11 @@ def check_batch(src: SourceFile, batch: dict[str, pa.Array], ctx: Context,
     _check_rows(src, batch, ctx, r, present, parsed_ok, timestamps)
 
     for column, entity in src.references:
-        ids = ctx.reference_ids.get(entity)
+        ids = ctx.id_set(entity)
         if ids is None:
             continue
-        known = pc.is_in(batch[column], value_set=ids)
-        r.add(pc.and_(pc.is_valid(batch[column]), pc.invert(known)), f"unknown_reference:{column}")
+        known = ids.contains(batch[column])
+        r.add(present[column] & ~known, f"unknown_reference:{column}")
 
     bad = r.any_bad()
     if pre_reasons is not None:
