@@ -104,6 +104,12 @@ def airflow_env(url: str, landing: Path, base: dict[str, str] | None = None) -> 
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        # Cosmos keeps dbt's partial_parse.msgpack between tasks in its cache dir, by default
+        # /tmp/cosmos, shared by every Airflow home and checkout on the machine. dbt discards that
+        # file when the profile's connection (host, user, database) differs from its own: a run or
+        # test against another warehouse in between made the next task re-parse the whole project
+        # (10-15 s). One cache per Airflow home keeps it matching this home's warehouse.
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos_cache"),
         f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}": connection_json(url),
         "CDW_WAREHOUSE_URL": url,
         "CDW_LANDING_ROOT": str(Path(landing).resolve()),
