@@ -16,10 +16,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import errors, sql
+from psycopg import sql
 
 from cdw import warehouse
 from cdw.publication import publish
+from tests.integration.test_publication import _as, _denied
 from tests.integration.test_quality import (  # noqa: F401 (fixtures shared with the quality tests)
     D1,
     D2,
@@ -77,20 +78,6 @@ def logins(pg_server):
             conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(name)))
 
 
-def _login(url: str, login: str) -> psycopg.Connection:
-    p = warehouse.parse_url(url)
-    return psycopg.connect(warehouse.build_url(warehouse.UrlParts(p.host, p.port, login, "test-only-pw", p.dbname)),
-                           autocommit=True)
-
-
-def _denied(conn, statement: str) -> bool:
-    try:
-        conn.execute(statement)
-    except errors.InsufficientPrivilege:
-        return True
-    return False
-
-
 def test_setup_roles_makes_read_only_logins_for_analysts_and_auditors(star, logins):
     url, loads = star
     publish(D1, loads[D1], url=url, build=False)
@@ -101,7 +88,7 @@ def test_setup_roles_makes_read_only_logins_for_analysts_and_auditors(star, logi
     again = cdw("setup-roles", "--analyst", logins["analyst"])  # idempotent
     assert again.returncode == 0 and "updated" in again.stderr
 
-    with _login(url, logins["analyst"]) as bi:
+    with _as(url, logins["analyst"]) as bi:
         # a BI tool's first look: the published tables, with their search path
         assert bi.execute("show search_path").fetchone()[0] == "analytics"
         assert bi.execute("select count(*) from fct_calls").fetchone()[0] > 0
@@ -115,16 +102,16 @@ def test_setup_roles_makes_read_only_logins_for_analysts_and_auditors(star, logi
     # kept up to date by every publication
     comments = "select obj_description('fct_calls'::regclass, 'pg_class'), col_description('fct_calls'::regclass,"\
                " (select attnum from pg_attribute where attrelid = 'fct_calls'::regclass and attname = 'call_id'))"
-    with _login(url, logins["analyst"]) as bi:
+    with _as(url, logins["analyst"]) as bi:
         table_comment, column_comment = bi.execute(comments).fetchone()
         assert table_comment and column_comment and "call" in column_comment.lower()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("comment on column build.fct_calls.call_id is 'The call''s id, as the switch gives it.'")
     publish(D2, loads[D2], url=url, build=False)
-    with _login(url, logins["analyst"]) as bi:
+    with _as(url, logins["analyst"]) as bi:
         assert bi.execute(comments).fetchone() == (table_comment, "The call's id, as the switch gives it.")
 
-    with _login(url, logins["auditor"]) as auditor:
+    with _as(url, logins["auditor"]) as auditor:
         assert auditor.execute("select count(*) from audit.load_runs").fetchone()[0] > 0
         assert auditor.execute("select count(*) from analytics.fct_calls").fetchone()[0] > 0
         for statement in ("select * from raw.customers", "delete from audit.load_runs"):
