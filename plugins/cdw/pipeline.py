@@ -151,15 +151,20 @@ def _shorten(text: str, limit: int = 240) -> str:
 
 
 def _stop(proc: subprocess.Popen) -> int:
-    """Stop the DAG run and every process it started (its own session), politely first."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        return proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
+    """Stop the DAG run and every process it started (its own session): SIGINT, then SIGKILL.
+
+    Not SIGTERM: in ``airflow dags test`` every task installs a SIGTERM handler that only calls the
+    operator's ``on_kill`` and returns, so the DAG run would go on to publish the date. SIGINT stops
+    the running task (and the dbt it started) with KeyboardInterrupt, which ends the DAG run.
+    """
+    for sig, grace in ((signal.SIGINT, 30), (signal.SIGKILL, None)):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        return proc.wait()
+            os.killpg(proc.pid, sig)
+        try:
+            return proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+    return proc.wait()
 
 
 def _run_one(business_date: date, env: dict[str, str], log_dir: Path, url: str) -> DateOutcome:
