@@ -151,6 +151,7 @@ def test_ctrl_c_stops_cdw_run_and_its_dag_run(warehouse_url, db, cdw_home, tmp_p
         while not db.execute("select count(*) from audit.load_runs").fetchone()[0]:  # the DAG run is loading
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.5)
+        assert _dag_runs_of(cdw_home), "the DAG run is not found among this CDW_HOME's processes"
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
@@ -158,10 +159,26 @@ def test_ctrl_c_stops_cdw_run_and_its_dag_run(warehouse_url, db, cdw_home, tmp_p
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err, err
-    left = subprocess.run(["pgrep", "-f", "dags test customer_warehouse_daily"], capture_output=True, text=True)
-    assert left.stdout.strip() == "", "the DAG run goes on after Ctrl-C"
+    assert _dag_runs_of(cdw_home) == [], "the DAG run goes on after Ctrl-C"
     time.sleep(15)  # long enough for a DAG run left behind to finish its load
     assert db.execute("select count(*) from audit.load_runs where status = 'PUBLISHED'").fetchone()[0] == 0
+
+
+def _dag_runs_of(cdw_home) -> list[int]:
+    """Processes of ``airflow dags test`` started for this CDW_HOME (other tests may run DAGs beside this one)."""
+    from pathlib import Path
+
+    mine = f"CDW_HOME={cdw_home}".encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+        if b"dags test customer_warehouse_daily" in cmdline and mine in environ:
+            found.append(int(proc.name))
+    return found
 
 
 def _analytics_snapshot(db) -> dict[str, list[tuple]]:
