@@ -400,7 +400,8 @@ def _cmd_warehouse(args) -> int:
             if not status["running"]:
                 print(f"embedded warehouse not running (data directory {status['pgdata']})")
                 return EXIT_FAILED
-            print(f"embedded warehouse running, pid {status['pid']}, data directory {status['pgdata']}")
+            tcp = f", TCP {status['listen']} (passwords)" if status["listen"] else ", Unix socket only"
+            print(f"embedded warehouse running, pid {status['pid']}, data directory {status['pgdata']}{tcp}")
     return EXIT_OK
 
 

@@ -40,6 +40,7 @@ class Settings:
     pipeline_role: str | None
     pseudonym_key: str | None
     login_password: str | None
+    embedded_listen: tuple[str, int] | None
 
     @property
     def embedded_pgdata(self) -> Path:
@@ -87,7 +88,19 @@ def get_settings() -> Settings:
         # the password `cdw setup-roles --analyst/--auditor` gives the logins it makes (never an
         # argument: it would show in the process list); unset: pg_hba.conf decides
         login_password=os.environ.get("CDW_LOGIN_PASSWORD") or None,
+        # HOST:PORT the embedded PostgreSQL also listens on over TCP, with passwords (a BI tool
+        # cannot reach a Unix socket); unset: the socket only
+        embedded_listen=_listen_address(os.environ.get("CDW_EMBEDDED_LISTEN") or ""),
     )
+
+
+def _listen_address(value: str) -> tuple[str, int] | None:
+    if not value.strip():
+        return None
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"CDW_EMBEDDED_LISTEN={value!r}: expected HOST:PORT, e.g. 127.0.0.1:5433")
+    return host.strip("[]"), int(port)
 
 
 def _pipeline_role(value: str) -> str | None:

