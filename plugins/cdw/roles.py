@@ -122,6 +122,8 @@ def setup_roles(conn, extra_build_schemas: tuple[str, ...] = ()) -> None:
         conn.execute(sql.SQL("grant usage on schema analytics to {}, {}").format(ident(ANALYST), ident(AUDITOR)))
         conn.execute(sql.SQL("grant select on all tables in schema analytics to {}, {}").format(
             ident(ANALYST), ident(AUDITOR)))
+        conn.execute(sql.SQL("grant execute on function analytics.call_center_kpis(date, date) to {}, {}").format(
+            ident(ANALYST), ident(AUDITOR)))
         conn.execute(sql.SQL("revoke all on schema audit from {}").format(ident(ANALYST)))
         conn.execute(sql.SQL("revoke all on all tables in schema audit from {}").format(ident(ANALYST)))
         conn.execute(sql.SQL("grant usage on schema audit to {}").format(ident(AUDITOR)))

@@ -120,3 +120,54 @@ def test_setup_roles_makes_read_only_logins_for_analysts_and_auditors(star, logi
     superuser = warehouse.parse_url(url).user
     refused = cdw("setup-roles", "--analyst", superuser)
     assert refused.returncode == 1 and "superuser" in refused.stderr
+
+
+KPI_COLUMNS = ("offered", "answered", "abandoned", "short_abandoned", "ivr_only", "answered_within_threshold",
+               "service_level", "abandon_rate", "asa_seconds", "aht_seconds", "fcr_rate", "csat_avg",
+               "csat_top2_share", "csat_responses")
+
+
+def _rounded(row) -> tuple:
+    return tuple(round(float(v), 9) if v is not None and not isinstance(v, (int, str)) else v for v in row)
+
+
+def test_analysts_get_kpis_over_several_days_as_warehouse_md_defines_them(star, logins):
+    """A month's service level is not the mean of the daily ones: analytics.call_center_kpis computes it."""
+    url, loads = star
+    publish(D1, loads[D1], url=url, build=False)
+    publish(D2, loads[D2], url=url, build=False)
+    assert cdw("setup-roles", "--analyst", logins["analyst"], CDW_LOGIN_PASSWORD="test-only-pw").returncode == 0
+    columns = ", ".join(KPI_COLUMNS)
+    with _as(url, logins["analyst"]) as bi:
+        daily = {}
+        for day in (D1, D2):
+            daily[day] = bi.execute(f"select service, {columns} from call_center_daily where calendar_date = %s"
+                                    " order by service", (day,)).fetchall()
+            assert daily[day], day
+            one_day = bi.execute(f"select service, {columns} from call_center_kpis(%s, %s)", (day, day)).fetchall()
+            assert [_rounded(r) for r in one_day] == [_rounded(r) for r in daily[day]]
+
+        both = {r[0]: dict(zip(("days_with_calls", *KPI_COLUMNS), r[1:], strict=True)) for r in bi.execute(
+            f"select service, days_with_calls, {columns} from call_center_kpis(%s, %s)", (D1, D2))}
+        by_service: dict[str, list[dict]] = {}
+        for day in (D1, D2):
+            for r in daily[day]:
+                by_service.setdefault(r[0], []).append(dict(zip(KPI_COLUMNS, r[1:], strict=True)))
+        assert set(both) == set(by_service)
+        for service, days in by_service.items():
+            kpis = both[service]
+            total = {c: sum(d[c] for d in days) for c in ("offered", "answered", "short_abandoned",
+                                                          "answered_within_threshold", "csat_responses")}
+            assert kpis["days_with_calls"] == len(days) and kpis["offered"] == total["offered"]
+            if total["offered"] - total["short_abandoned"]:
+                assert float(kpis["service_level"]) == pytest.approx(
+                    total["answered_within_threshold"] / (total["offered"] - total["short_abandoned"]))
+            if total["answered"]:  # means weighted by the calls they are means of
+                assert float(kpis["aht_seconds"]) == pytest.approx(
+                    sum(float(d["aht_seconds"]) * d["answered"] for d in days if d["answered"]) / total["answered"])
+            if total["csat_responses"]:
+                assert float(kpis["csat_avg"]) == pytest.approx(sum(
+                    float(d["csat_avg"]) * d["csat_responses"] for d in days if d["csat_responses"])
+                    / total["csat_responses"])
+        with pytest.raises(psycopg.errors.RaiseException, match="must be a date on or before last_date"):
+            bi.execute("select * from call_center_kpis(%s, %s)", (D2, D1))  # an empty span is a mistake
