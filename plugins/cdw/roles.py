@@ -12,7 +12,13 @@ in the current database:
   loader may compute pseudonyms (``restricted.pseudonym``) or read personal data in clear
   (``raw`` and ``restricted``);
 * ``cdw_analyst``: ``usage`` on ``analytics`` and ``select`` on its tables, nothing else;
-* ``cdw_auditor``: ``usage`` and ``select`` on ``audit`` and ``analytics``, no writes.
+* ``cdw_auditor``: ``usage`` and ``select`` on ``audit`` and ``analytics``, no writes;
+* ``cdw_personal_data_reader``: people who must see a customer's personal data in clear (a
+  case handler, an investigator): ``execute`` on the reading functions of
+  ``sql/personal_data.sql`` (:data:`PERSONAL_DATA_FUNCTIONS`) and ``usage`` on ``restricted`` to
+  reach them, nothing else; every call is logged in ``audit.personal_data_reads``, which no
+  role may write directly (not even the loader: only the functions do). Not granted to
+  analysts or auditors: an auditor reviews the reads and should not make them.
 
 ``PUBLIC`` loses every privilege on ``raw``, ``staging``, ``build`` and ``audit``. Default
 privileges make future ``analytics`` tables readable by analysts and auditors (and future
@@ -41,9 +47,16 @@ from psycopg import sql
 from cdw.settings import get_settings
 
 LOADER, ANALYST, AUDITOR = "cdw_loader", "cdw_analyst", "cdw_auditor"
-ROLES = (LOADER, ANALYST, AUDITOR)
+PERSONAL_DATA_READER = "cdw_personal_data_reader"
+ROLES = (LOADER, ANALYST, AUDITOR, PERSONAL_DATA_READER)
+#: The only way for a person to read personal data in clear (sql/personal_data.sql), each call logged.
+PERSONAL_DATA_FUNCTIONS = (
+    "restricted.read_customer(text, text, text)",
+    "restricted.read_account_statement(text, date, date, text, text)",
+    "restricted.read_set_aside_record(bigint, text, bigint, text, text)",
+)
 #: Part of the schema digest (cdw.warehouse.ensure_schema): a change here re-applies privileges.
-PRIVILEGES_VERSION = 2
+PRIVILEGES_VERSION = 3
 
 
 def build_schemas() -> tuple[str, ...]:
@@ -85,9 +98,9 @@ def setup_roles(conn, extra_build_schemas: tuple[str, ...] = ()) -> None:
             conn.execute(sql.SQL("revoke all on schema {} from public").format(ident(schema)))
             conn.execute(sql.SQL("revoke all on all tables in schema {} from public").format(ident(schema)))
             conn.execute(sql.SQL("revoke all on all sequences in schema {} from public").format(ident(schema)))
-        # an analyst or auditor inherits nothing they should not have from an earlier setup
+        # a reader role inherits nothing it should not have from an earlier setup
         for schema in (s for s in private if s != "audit"):  # audit: granted to auditors below
-            for role in (ANALYST, AUDITOR):
+            for role in (ANALYST, AUDITOR, PERSONAL_DATA_READER):
                 conn.execute(sql.SQL("revoke all on schema {} from {}").format(ident(schema), ident(role)))
                 conn.execute(sql.SQL("revoke all on all tables in schema {} from {}").format(ident(schema), ident(role)))
 
@@ -117,6 +130,8 @@ def setup_roles(conn, extra_build_schemas: tuple[str, ...] = ()) -> None:
             ident(LOADER)))
         conn.execute(sql.SQL("grant select, insert on all tables in schema audit to {}").format(ident(LOADER)))
         conn.execute(sql.SQL("grant usage, select on all sequences in schema audit to {}").format(ident(LOADER)))
+        # only the reading functions write who read personal data: no one can forge or pad it
+        conn.execute(sql.SQL("revoke insert on audit.personal_data_reads from {}").format(ident(LOADER)))
 
         # readers
         conn.execute(sql.SQL("grant usage on schema analytics to {}, {}").format(ident(ANALYST), ident(AUDITOR)))
@@ -124,12 +139,22 @@ def setup_roles(conn, extra_build_schemas: tuple[str, ...] = ()) -> None:
             ident(ANALYST), ident(AUDITOR)))
         conn.execute(sql.SQL("grant execute on function analytics.call_center_kpis(date, date) to {}, {}").format(
             ident(ANALYST), ident(AUDITOR)))
-        conn.execute(sql.SQL("revoke all on schema audit from {}").format(ident(ANALYST)))
-        conn.execute(sql.SQL("revoke all on all tables in schema audit from {}").format(ident(ANALYST)))
+        for role in (ANALYST, PERSONAL_DATA_READER):
+            conn.execute(sql.SQL("revoke all on schema audit from {}").format(ident(role)))
+            conn.execute(sql.SQL("revoke all on all tables in schema audit from {}").format(ident(role)))
         conn.execute(sql.SQL("grant usage on schema audit to {}").format(ident(AUDITOR)))
         conn.execute(sql.SQL("revoke insert, update, delete, truncate on all tables in schema audit from {}").format(
             ident(AUDITOR)))
         conn.execute(sql.SQL("grant select on all tables in schema audit to {}").format(ident(AUDITOR)))
+
+        # personal data in clear: through the logged functions only, for the readers only
+        conn.execute(sql.SQL("revoke all on schema analytics from {}").format(ident(PERSONAL_DATA_READER)))
+        conn.execute(sql.SQL("grant usage on schema restricted to {}").format(ident(PERSONAL_DATA_READER)))
+        for function in PERSONAL_DATA_FUNCTIONS:
+            conn.execute(sql.SQL("revoke all on function {} from public, {}, {}, {}").format(
+                sql.SQL(function), ident(LOADER), ident(ANALYST), ident(AUDITOR)))
+            conn.execute(sql.SQL("grant execute on function {} to {}").format(
+                sql.SQL(function), ident(PERSONAL_DATA_READER)))
 
         # future tables: readable by the readers, whoever of us creates them
         creators = [sql.SQL("")]

@@ -333,7 +333,10 @@ def raw_table_ddl() -> str:
 
 
 def _schema_ddl() -> str:
-    return resources.files("cdw").joinpath("sql/schema.sql").read_text(encoding="utf-8") + raw_table_ddl()
+    sql_dir = resources.files("cdw").joinpath("sql")
+    # personal_data.sql last: its functions return rows of the raw tables
+    return (sql_dir.joinpath("schema.sql").read_text(encoding="utf-8") + raw_table_ddl()
+            + sql_dir.joinpath("personal_data.sql").read_text(encoding="utf-8"))
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:

@@ -131,6 +131,27 @@ create table if not exists audit.alerts (
     message        text not null
 );
 
+-- Who read personal data in clear, when, what and why: one row per call of a reading
+-- function (sql/personal_data.sql), written by that function alone (no role may insert
+-- directly, cdw.roles). read_id comes from a sequence, which a rollback does not give back:
+-- a gap is a read whose transaction did not commit (the server log keeps a LOG line of it).
+create table if not exists audit.personal_data_reads (
+    read_id           bigint generated always as identity primary key,
+    read_at           timestamptz not null default clock_timestamp(),
+    reader            text not null,
+    reader_groups     text[] not null,
+    client_addr       inet,
+    application_name  text,
+    read_function     text not null,
+    relation          text not null,
+    personal_columns  text[] not null,
+    subject           jsonb not null,
+    rows_returned     bigint not null check (rows_returned >= 0),
+    reason            text not null check (length(btrim(reason)) between 10 and 1000),
+    case_reference    text check (length(case_reference) between 1 and 100)
+);
+create index if not exists personal_data_reads_by_time on audit.personal_data_reads (read_at);
+
 -- The audit trail is append-only: the pipeline may insert, never update or delete.
 create or replace function audit.refuse_change() returns trigger language plpgsql as $$
 begin
@@ -141,7 +162,7 @@ do $$
 declare t text;
 begin
     foreach t in array array['load_runs', 'file_reconciliation', 'quarantined_records', 'validation_results',
-                              'alerts', 'publications', 'warehouse_timezone'] loop
+                              'alerts', 'publications', 'warehouse_timezone', 'personal_data_reads'] loop
         if not exists (select 1 from pg_trigger where tgname = 'append_only' and tgrelid = ('audit.' || t)::regclass) then
             execute format('create trigger append_only before update or delete or truncate on audit.%I '
                            'for each statement execute function audit.refuse_change()', t);
