@@ -98,6 +98,8 @@ EXIT_CODES = {
     "dbt": "0 dbt succeeded; 1 a model or test failed; 2 dbt could not run (dbt's own)",
     "setup-roles": "0 set up; 1 the warehouse refused (e.g. not allowed to create roles); 2 bad arguments",
     "warehouse": "0 done; 1 the embedded server is not running (status) or failed",
+    "personal-data-reads": "0 printed (none recorded included); 1 the warehouse refused (e.g. the login may not "
+                           "read audit); 2 bad arguments",
 }
 EXAMPLES = {
     "generate": "cdw generate --out ./landing --start 2026-03-02 --end 2026-03-08 --closed-days SUN",
@@ -109,6 +111,7 @@ EXAMPLES = {
     "dbt": "cdw dbt --date 2026-03-02 -- build --select fct_calls+\n  cdw dbt -- test --select test_type:unit",
     "setup-roles": "cdw setup-roles --analyst bi_reader   # password from CDW_LOGIN_PASSWORD, if set",
     "warehouse": "cdw warehouse url",
+    "personal-data-reads": "cdw personal-data-reads --since 2026-03-01   # as an auditor's login (CDW_WAREHOUSE_URL)",
 }
 
 
@@ -202,6 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
     roles.add_argument("--auditor", metavar="LOGIN", action="append", default=[],
                        help="also make LOGIN a login of the auditors (cdw_auditor: audit and analytics, "
                        "read only); password as for --analyst (may repeat)")
+    roles.add_argument("--personal-data-reader", metavar="LOGIN", action="append", default=[],
+                       help="also make LOGIN a login that may read a customer's personal data in clear, only "
+                       "through the logged functions (cdw_personal_data_reader: restricted.read_customer and "
+                       "others, each call with a reason in audit.personal_data_reads); password as for "
+                       "--analyst (may repeat)")
+
+    reads = command("personal-data-reads", "print who read personal data in clear, when, what and why "
+                    "(audit.personal_data_reads; the ids asked for, never the data)")
+    reads.add_argument("--since", type=_date, help="reads from this date on (its midnight in the bank's zone; "
+                       "default: every read)")
+    reads.add_argument("--json", action="store_true",
+                       help="print the reads as one line of JSON (a list of objects) instead of text lines")
 
     wh = command("warehouse", "manage the embedded PostgreSQL")
     wh.add_argument("action", choices=["start", "stop", "status", "url"],
@@ -310,9 +325,10 @@ def _cmd_demo(args) -> int:
 
 def _cmd_setup_roles(args) -> int:
     from cdw import warehouse
-    from cdw.roles import ANALYST, AUDITOR, add_login, setup_roles
+    from cdw.roles import ANALYST, AUDITOR, PERSONAL_DATA_READER, ROLES, add_login, setup_roles
 
-    logins = [(login, ANALYST) for login in args.analyst] + [(login, AUDITOR) for login in args.auditor]
+    logins = ([(login, ANALYST) for login in args.analyst] + [(login, AUDITOR) for login in args.auditor]
+              + [(login, PERSONAL_DATA_READER) for login in args.personal_data_reader])
     for login, _ in logins:
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", login):
             raise UsageError(f"login {login!r}: lower-case letters, digits and _ only, at most 63")
@@ -324,8 +340,23 @@ def _cmd_setup_roles(args) -> int:
             created = add_login(conn, login, group, password)
             _progress(f"{login}: {'created' if created else 'updated'}, member of {group} only"
                       + ("" if password is None else ", password from CDW_LOGIN_PASSWORD"))
-    print("roles cdw_loader, cdw_analyst, cdw_auditor set up"
+    print(f"roles {', '.join(ROLES)} set up"
           + (f"; logins: {', '.join(login for login, _ in logins)}" if logins else " (grant them to login users)"))
+    return EXIT_OK
+
+
+def _cmd_personal_data_reads(args) -> int:
+    from cdw import personal_data, warehouse
+
+    # the caller's own login, not the pipeline's role: an auditor reads the log as themself
+    with warehouse.connect(autocommit=True) as conn:
+        rows = personal_data.reads(conn, args.since)
+    if args.json:
+        print(personal_data.as_json(rows))
+        return EXIT_OK
+    for row in rows:
+        print(personal_data.text_line(row))
+    print(personal_data.summary(rows, args.since))
     return EXIT_OK
 
 
@@ -415,6 +446,7 @@ COMMANDS = {
     "backfill": _cmd_backfill,
     "dbt": _cmd_dbt,
     "warehouse": _cmd_warehouse,
+    "personal-data-reads": _cmd_personal_data_reads,
 }
 
 

@@ -3,7 +3,8 @@
 :func:`write_report` renders ``<out_dir>/load-<id>.html`` from the audit trail alone
 (``audit.load_runs``, ``file_reconciliation``, ``quarantined_records``,
 ``validation_results``) plus, when given, dbt's ``run_results.json``; then rewrites
-``<out_dir>/index.html`` (every load, newest first). Pages are self-contained: inline CSS,
+``<out_dir>/index.html`` (every load, newest first) and ``personal-data-reads.html`` (who read
+personal data in clear, ``cdw.personal_data``). Pages are self-contained: inline CSS,
 no script, no external asset, so they can be archived or mailed as they are.
 
 Personal data never reaches the page: examples of records set aside are masked as the
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from jinja2 import Environment, select_autoescape
 
-from cdw import warehouse
+from cdw import personal_data, warehouse
 from cdw.landing import contract, masking
 from cdw.settings import get_settings
 from cdw.version import code_version
@@ -219,6 +220,7 @@ _LOAD = """<!doctype html>
 _INDEX = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Data-quality reports</title><style>{{ css }}</style></head><body>
 <h1>Data-quality reports — all loads</h1>
+<p class="meta"><a href="personal-data-reads.html" id="personal-data-reads">Who read personal data</a></p>
 <table id="loads"><tr><th>load</th><th>business date</th><th>status</th><th>rows read</th><th>loaded</th><th>set aside</th><th>report</th></tr>
 {% for l in loads %}<tr data-load="{{ l.load_id }}"><td class="n">{{ l.load_id }}</td><td>{{ l.business_date }}</td>
 <td><span class="badge {{ l.label }}">{{ l.label }}</span> {{ l.status }}</td><td class="n read">{{ l.rows_read }}</td>
@@ -255,6 +257,7 @@ def write_index(conn, out_dir: Path) -> Path:
         row["label"] = _status_label(row["status"])
         name = f"load-{row['load_id']}.html"
         row["link"] = name if (out_dir / name).exists() else None
+    personal_data.write_page(conn, out_dir, _CSS)  # linked from the index
     index = out_dir / "index.html"
     index.write_text(_ENV.from_string(_INDEX).render(loads=loads, css=_CSS,
                                                       generated_at=datetime.now(UTC).replace(microsecond=0)),

@@ -32,7 +32,8 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert "-eq 5" in (REPO / "bin" / "test").read_text()
 
 
-COMMANDS = ["generate", "load", "run", "warehouse", "demo", "setup-roles", "report", "dbt", "backfill"]
+COMMANDS = ["generate", "load", "run", "warehouse", "demo", "setup-roles", "report", "dbt", "backfill",
+            "personal-data-reads"]
 
 
 @pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
@@ -71,6 +72,9 @@ def test_debug_is_accepted_after_the_command_too(capsys):
         ["dbt"],
         ["dbt", "--"],
         ["setup-roles", "--analyst", "Robert'); drop table students;--"],
+        ["setup-roles", "--personal-data-reader", "Case Handler"],
+        ["personal-data-reads", "--since", "2026-3-1"],
+        ["personal-data-reads", "--until", "2026-03-01"],
         ["frobnicate"],
     ],
 )

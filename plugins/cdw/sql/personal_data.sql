@@ -56,7 +56,7 @@ begin
                     and pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
               order by 1),
         pg_catalog.inet_client_addr(),
-        pg_catalog.current_setting('application_name', true),
+        nullif(pg_catalog.current_setting('application_name', true), ''),
         read_function, relation, personal_columns, subject, rows_returned,
         btrim(reason), nullif(btrim(case_reference), '')
     )
