@@ -197,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, metavar="-- DBT_ARGS",
                      help="dbt's own command and options, after --")
 
-    roles = command("setup-roles", "create the loader, analyst and auditor roles and their grants "
-                    "(idempotent; needs a role that may create roles)")
+    roles = command("setup-roles", "create the loader, analyst, auditor and personal-data reader roles and "
+                    "their grants (idempotent; needs a role that may create roles)")
     roles.add_argument("--analyst", metavar="LOGIN", action="append", default=[],
                        help="also make LOGIN a read-only login of analytics (member of cdw_analyst only); "
                        "its password is CDW_LOGIN_PASSWORD when set, else pg_hba.conf decides (may repeat)")
@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     reads = command("personal-data-reads", "print who read personal data in clear, when, what and why "
                     "(audit.personal_data_reads; the ids asked for, never the data)")
-    reads.add_argument("--since", type=_date, help="reads from this date on (its midnight in the bank's zone; "
+    reads.add_argument("--since", type=_date, metavar="DATE", help="reads from this date on (its midnight in the bank's zone; "
                        "default: every read)")
     reads.add_argument("--json", action="store_true",
                        help="print the reads as one line of JSON (a list of objects) instead of text lines")
