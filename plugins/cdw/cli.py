@@ -50,6 +50,13 @@ def _count(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = _count(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a port (0 to 65535): {text}")
+    return value
+
+
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 
 
@@ -98,6 +105,8 @@ EXIT_CODES = {
     "dbt": "0 dbt succeeded; 1 a model or test failed; 2 dbt could not run (dbt's own)",
     "setup-roles": "0 set up; 1 the warehouse refused (e.g. not allowed to create roles); 2 bad arguments",
     "warehouse": "0 done; 1 the embedded server is not running (status) or failed",
+    "serve": "130 stopped by Ctrl-C or SIGTERM (it serves until then); 1 the warehouse cannot be read or the "
+             "address cannot be bound; 2 bad arguments",
 }
 EXAMPLES = {
     "generate": "cdw generate --out ./landing --start 2026-03-02 --end 2026-03-08 --closed-days SUN",
@@ -109,6 +118,7 @@ EXAMPLES = {
     "dbt": "cdw dbt --date 2026-03-02 -- build --select fct_calls+\n  cdw dbt -- test --select test_type:unit",
     "setup-roles": "cdw setup-roles --analyst bi_reader   # password from CDW_LOGIN_PASSWORD, if set",
     "warehouse": "cdw warehouse url",
+    "serve": "cdw serve --dbt-docs   # then open the URL it prints last",
 }
 
 
@@ -202,6 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
     roles.add_argument("--auditor", metavar="LOGIN", action="append", default=[],
                        help="also make LOGIN a login of the auditors (cdw_auditor: audit and analytics, "
                        "read only); password as for --analyst (may repeat)")
+
+    serve = command("serve", "serve the warehouse's site read-only: an overview of trends per date, every "
+                    "load's report, GX Data Docs, dbt docs (prints its URL last)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on; 0.0.0.0 (every interface) only where a firewall or a "
+                       "container's port mapping decides who reaches it")
+    serve.add_argument("--port", type=_port, default=8090, help="port to listen on; 0: any free port")
+    serve.add_argument("--dbt-docs", action="store_true",
+                       help="first (re)build the dbt docs of the published analytics schema into the site")
 
     wh = command("warehouse", "manage the embedded PostgreSQL")
     wh.add_argument("action", choices=["start", "stop", "status", "url"],
@@ -377,6 +396,21 @@ def _cmd_dbt(args) -> int:
     return run_dbt_attached(dbt_args, business_date=args.date.isoformat() if args.date else None)
 
 
+def _cmd_serve(args) -> int:
+    from cdw.serve import serve
+    from cdw.site import build_analytics_docs
+
+    if args.dbt_docs:
+        page = build_analytics_docs(progress=_progress)
+        _progress(f"dbt docs of analytics: {page}" if page else "the site has no dbt docs (see above)")
+    try:
+        serve(args.host, args.port, progress=_progress)
+    except OSError as exc:  # the address is in use, or not this machine's
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_INTERRUPTED  # serve_forever returns only when stopped
+
+
 def _cmd_warehouse(args) -> int:
     from cdw import warehouse
 
@@ -414,6 +448,7 @@ COMMANDS = {
     "backfill": _cmd_backfill,
     "dbt": _cmd_dbt,
     "warehouse": _cmd_warehouse,
+    "serve": _cmd_serve,
 }
 
 
