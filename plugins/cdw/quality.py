@@ -20,15 +20,17 @@ makes it ``False``), so the gate is: no failed expectation of severity critical
 missing column or a broken query must never pass silently). A missing gated table is a
 critical failure too.
 
-Data Docs, with their history. Every run's results go to a file-backed validation results
-store in the warehouse's site directory (``<site>/gx_results``, :mod:`cdw.site`), under the
-run name ``<business date>-load-<load id>``; the run's pages are rendered into
-``<site>/gx_docs`` and GX's index lists the stored runs (the latest
-``GX_INDEX_RESULTS``). GX's index builder deletes every page its store does not hold, so with
-an in-memory store only the latest run's pages survived; with the store on disk no page is
-ever deleted. Not a Checkpoint with an ``UpdateDataDocsAction``: that rebuilds the index once
-per validation result (some 40 a load, each reading the stored results), and a Checkpoint has
-one result format where the suites need two. A rendering fault never fails the gate.
+Data Docs, with their history. The run is named ``<business date>-load-<load id>``; after it,
+its results are copied from the context's in-memory store into a file-backed validation
+results store in the warehouse's site directory (``<site>/gx_results``, :mod:`cdw.site`), its
+pages rendered into ``<site>/gx_docs`` from that store, and GX's index lists the stored runs
+(the latest ``GX_INDEX_RESULTS``). GX's index builder deletes every page its source store
+does not hold: from the in-memory store only the latest run's pages survived; from the store
+on disk no page is ever deleted. The validation itself never touches the disk, and a
+rendering or storing fault is logged, never a gate failure. Not a Checkpoint with an
+``UpdateDataDocsAction``: that rebuilds the index once per validation result (some 40 a
+load, each build reading the stored results), and a Checkpoint has one result format where
+the suites need two.
 
 Environment: ``CDW_VOLUME_TOLERANCE`` (default 0.5 = ±50 %) and ``CDW_VOLUME_SEVERITY``
 (default ``warning``) configure the volume check.
@@ -62,8 +64,9 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _URL_VARIABLE = "CDW_GX_WAREHOUSE_URL"
 CRITICAL, WARNING, INFO = "critical", "warning", "info"
 DOCS_SITE = "cdw"
+DOCS_STORE = "cdw_validation_results_on_disk"
 #: validation results GX's index page lists (newest first): it reads each one, so not all history
-GX_INDEX_RESULTS = 1000
+GX_INDEX_RESULTS = 300  # some ten loads; older runs are reached from the site (/gx/load-<id>)
 
 
 def volume_tolerance() -> float:
@@ -289,7 +292,7 @@ def validate(
 
     run_id = RunIdentifier(run_name=site.gx_run_name(business_date, load_id), run_time=datetime.now(UTC))
     with warehouse.connect(url, pipeline=True, autocommit=True) as conn:
-        site_path = site.site_dir(conn) if build_docs else None
+        site_path = _docs_site(conn) if build_docs else None
         load = conn.execute(
             "select business_date, status from audit.load_runs_latest where load_id = %s", (load_id,)
         ).fetchone()
@@ -316,8 +319,7 @@ def validate(
 
         # The URL goes in as a config variable: GX's pydantic PostgresDsn refuses a URL with no
         # host (a Unix socket, ?host=/dir), a ${VAR} config string is substituted unchecked.
-        context = gx.get_context(mode="ephemeral", project_config=_project_config(site_path),
-                                 runtime_environment={_URL_VARIABLE: sqlalchemy_url(warehouse.pipeline_url(url))})
+        context = gx.get_context(mode="ephemeral", runtime_environment={_URL_VARIABLE: sqlalchemy_url(warehouse.pipeline_url(url))})
         context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         source = context.data_sources.add_postgres("warehouse", connection_string="${" + _URL_VARIABLE + "}")
 
@@ -367,8 +369,8 @@ def validate(
                             for r in outcome.results
                         ],
                     )
-    if build_docs:
-        outcome.docs_index = _build_docs(context, site_path, run_id)
+    if site_path is not None:
+        outcome.docs_index = _build_docs(context, site_path)
     log.info(outcome.summary())
     return outcome
 
@@ -426,42 +428,42 @@ def _run_suite(gx, context, source, module, schema: str, table: str, params, run
     return results
 
 
-def _project_config(site_path: Path | None):
-    """An in-memory context, but for the validation results when Data Docs are built: those go to
-    ``<site>/gx_results`` on disk, the store GX's index is built from (and cleans pages by)."""
-    from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
-
-    defaults = InMemoryStoreBackendDefaults()
-    stores = dict(defaults.stores)
-    if site_path is not None:
-        stores[defaults.validation_results_store_name] = {
-            "class_name": "ValidationResultsStore",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                              "base_directory": str(site_path / site.GX_RESULTS)},
-        }
-    return DataContextConfig(store_backend_defaults=defaults, stores=stores, data_docs_sites={})
+def _docs_site(conn) -> Path | None:
+    """The warehouse's site directory for the Data Docs; None (no docs, the gate goes on) when it
+    cannot be had."""
+    try:
+        return site.site_dir(conn)
+    except Exception:
+        log.warning("no site directory for the GX Data Docs", exc_info=True)
+        return None
 
 
-def _build_docs(context, site_path: Path | None, run_id) -> Path | None:
-    """Render this run's Data Docs pages into ``<site>/gx_docs`` and its index of stored runs;
-    a rendering fault never fails the gate."""
+def _build_docs(context, site_path: Path) -> Path | None:
+    """Store this run's results in ``<site>/gx_results``, render their pages into ``<site>/gx_docs``
+    and refresh GX's index of stored runs; a fault is logged, never a gate failure."""
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
-    if site_path is None:
-        return None
     target = site_path / site.GX_DOCS
     try:
         target.mkdir(parents=True, exist_ok=True)
+        on_disk = context.add_store(DOCS_STORE, {
+            "class_name": "ValidationResultsStore",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                              "base_directory": str(site_path / site.GX_RESULTS)},
+        })
+        in_memory = context.stores[context.validation_results_store_name]
+        this_run = in_memory.list_keys()  # the context is this run's alone
+        for key in this_run:
+            on_disk.set(key, in_memory.get(key))
         context.add_data_docs_site(DOCS_SITE, {
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(target)},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder",
                                    "validation_results_limit": GX_INDEX_RESULTS},
-            "site_section_builders": {"profiling": "None"},  # no profiling runs here
+            "site_section_builders": {"validations": {"source_store_name": DOCS_STORE},
+                                      "profiling": "None"},  # no profiling runs here
         })
-        store = context.stores[context.validation_results_store_name]
         # only this run's pages are rendered: earlier runs' pages are on disk already
-        this_run = [key for key in store.list_keys() if key.run_id.to_tuple() == run_id.to_tuple()]
         suites = [ExpectationSuiteIdentifier(name=suite.name) for suite in context.suites.all()]
         context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[*this_run, *suites])
         return target / "index.html"
