@@ -131,10 +131,10 @@ def _kpis(conn) -> dict:
 def _loads(conn, site_path: Path | None) -> list[dict]:
     """Every load, newest business date first and within it newest load first, with its pages."""
     loads = _rows(conn, """
-        select l.load_id, l.business_date, l.status, l.failure_reason,
+        select l.load_id, l.business_date, l.status,
                coalesce(sum(f.rows_loaded), 0) as rows_loaded, coalesce(sum(f.rows_quarantined), 0) as set_aside
         from audit.load_runs_latest l left join audit.file_reconciliation f using (load_id)
-        group by l.load_id, l.business_date, l.status, l.failure_reason
+        group by l.load_id, l.business_date, l.status
         order by l.business_date desc, l.load_id desc""")
     runs = gx_runs(site_path)
     for load in loads:
