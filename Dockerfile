@@ -31,7 +31,8 @@ RUN uv sync --frozen --no-dev --python /usr/local/bin/python3.11 \
     # The manifest Cosmos renders the DAG from, built once into the image: every service
     # then parses the same DAG version (airflow-init rebuilds it only if the project changed).
     && python -c "from cdw.airflow_home import ensure_cosmos_manifest; ensure_cosmos_manifest()" \
-    && mkdir -p /opt/airflow/plugins /opt/airflow/logs /opt/cdw/landing \
+    # the mount points of named volumes exist in the image, so a new volume is the airflow user's
+    && mkdir -p /opt/airflow/plugins /opt/airflow/logs /opt/airflow/cdw/reports /opt/cdw/landing \
     && chown -R "${AIRFLOW_UID}:0" /opt/airflow /opt/cdw/dbt_project \
     && chmod -R g+w /opt/airflow /opt/cdw/dbt_project
 

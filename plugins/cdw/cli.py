@@ -50,6 +50,13 @@ def _count(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = _count(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"not a port (0 to 65535): {text}")
+    return value
+
+
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 
 
@@ -100,6 +107,8 @@ EXIT_CODES = {
     "warehouse": "0 done; 1 the embedded server is not running (status) or failed",
     "personal-data-reads": "0 printed (none recorded included); 1 the warehouse refused (e.g. the login may not "
                            "read audit); 2 bad arguments",
+    "serve": "130 stopped by Ctrl-C or SIGTERM (it serves until then); 1 the warehouse cannot be read or the "
+             "address cannot be bound; 2 bad arguments",
 }
 EXAMPLES = {
     "generate": "cdw generate --out ./landing --start 2026-03-02 --end 2026-03-08 --closed-days SUN",
@@ -112,6 +121,7 @@ EXAMPLES = {
     "setup-roles": "cdw setup-roles --analyst bi_reader   # password from CDW_LOGIN_PASSWORD, if set",
     "warehouse": "cdw warehouse url",
     "personal-data-reads": "cdw personal-data-reads --since 2026-03-01   # as an auditor's login (CDW_WAREHOUSE_URL)",
+    "serve": "cdw serve --dbt-docs   # then open the URL it prints last",
 }
 
 
@@ -217,6 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "default: every read)")
     reads.add_argument("--json", action="store_true",
                        help="print the reads as one line of JSON (a list of objects) instead of text lines")
+
+    serve = command("serve", "serve the warehouse's site read-only: an overview of trends per date, every "
+                    "load's report, GX Data Docs, dbt docs (prints its URL last)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on; 0.0.0.0 (every interface) only where a firewall or a "
+                       "container's port mapping decides who reaches it")
+    serve.add_argument("--port", type=_port, default=8090, help="port to listen on; 0: any free port")
+    serve.add_argument("--dbt-docs", action="store_true",
+                       help="first (re)build the dbt docs of the published analytics schema into the site")
 
     wh = command("warehouse", "manage the embedded PostgreSQL")
     wh.add_argument("action", choices=["start", "stop", "status", "url"],
@@ -408,6 +427,21 @@ def _cmd_dbt(args) -> int:
     return run_dbt_attached(dbt_args, business_date=args.date.isoformat() if args.date else None)
 
 
+def _cmd_serve(args) -> int:
+    from cdw.serve import serve
+    from cdw.site import build_analytics_docs
+
+    if args.dbt_docs:
+        page = build_analytics_docs(progress=_progress)
+        _progress(f"dbt docs of analytics: {page}" if page else "the site has no dbt docs (see above)")
+    try:
+        serve(args.host, args.port, progress=_progress)
+    except OSError as exc:  # the address is in use, or not this machine's
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_INTERRUPTED  # serve_forever returns only when stopped
+
+
 def _cmd_warehouse(args) -> int:
     from cdw import warehouse
 
@@ -447,6 +481,7 @@ COMMANDS = {
     "dbt": _cmd_dbt,
     "warehouse": _cmd_warehouse,
     "personal-data-reads": _cmd_personal_data_reads,
+    "serve": _cmd_serve,
 }
 
 

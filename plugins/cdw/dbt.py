@@ -157,6 +157,7 @@ def run_dbt(
     url: str | None = None,
     vars: dict | None = None,
     target_path: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run ``dbt <args>`` in the project against ``url`` (default: the configured warehouse).
 
@@ -164,7 +165,8 @@ def run_dbt(
     ``audit.warehouse_timezone``, never a var), except ``business_date``
     (``"2026-03-02"``: build that date; absent: every date), which is passed as
     ``CDW_BUSINESS_DATE`` so that dbt's partial parse survives from one day to the next;
-    ``target_path`` keeps this run's artefacts apart (concurrent runs must not share one).
+    ``target_path`` keeps this run's artefacts apart (concurrent runs must not share one);
+    ``extra_env`` overrides the project's environment variables (e.g. ``CDW_DBT_MARTS_SCHEMA``).
     Output is captured; raises :class:`DbtFailed` when dbt exits non-zero.
     """
     url = url or warehouse_url()
@@ -178,7 +180,7 @@ def run_dbt(
         command += ["--vars", json.dumps(vars, sort_keys=True, default=str)]
     if target_path:
         command += ["--target-path", str(target)]
-    env = {**os.environ, **dbt_env(url)}
+    env = {**os.environ, **dbt_env(url), **(extra_env or {})}
     env.pop(BUSINESS_DATE_ENV, None)  # absent: every date, never a date left in the environment
     if business_date is not None:
         env[BUSINESS_DATE_ENV] = str(business_date)

@@ -1,8 +1,9 @@
 """The Quick start's main job (``bin/demo`` → ``cdw demo``).
 
 Generates a week of realistic landing data, runs the daily pipeline over it
-through the Airflow DAG (``cdw run``), builds the dbt docs site, and says where
-the warehouse, the docs and the data-quality report are.
+through the Airflow DAG (``cdw run``), builds the dbt docs of the published
+``analytics`` schema into the warehouse's site, and says where the warehouse, the
+docs and the data-quality reports are, and how to serve the site (``cdw serve``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from cdw import warehouse
-from cdw.settings import get_settings
+from cdw import site, warehouse
+from cdw.site import build_analytics_docs
 
 
 @dataclass
@@ -30,6 +31,7 @@ class DemoOutcome:
         lines.append(f"dbt docs:            {self.docs}" if self.docs else "dbt docs:            (not built)")
         lines.append(f"data-quality report: {self.report}" if self.report else
                      "data-quality report: (not written)")
+        lines.append("site:                .venv/bin/cdw serve   (then open the URL it prints)")
         return lines + self.extra
 
     def summary(self) -> str:
@@ -49,8 +51,9 @@ def run_demo(landing: Path, start: date, end: date, *, seed: int = 42,
     generated = generate_landing(landing, start, end, seed=seed, progress=progress)
     progress(generated.summary)
     report = run_dates(landing, start, end, progress=progress)
-    docs = build_docs(url, progress)
-    index = get_settings().home / "reports" / "index.html"
+    docs = build_analytics_docs(url, progress=progress)
+    with warehouse.connect(url, pipeline=True, autocommit=True) as conn:
+        index = site.site_dir(conn) / "index.html"
     return DemoOutcome(report.ok, report.summary(), url, docs, index if index.exists() else None,
                        extra=[*_reconciliation(url), *summarise(url)])
 
@@ -66,18 +69,3 @@ def _reconciliation(url: str) -> list[str]:
     verdict = "holds" if broken == 0 else f"BROKEN for {broken} files"
     return [f"reconciliation:      {verdict} for {files} files of published loads"
             " (manifest rows = read = loaded + set aside)"]
-
-
-def build_docs(url: str, progress: Callable[[str], None]) -> Path | None:
-    """``dbt docs generate --static``: one self-contained HTML file an analyst can open."""
-    from cdw.dbt import DbtFailed, run_dbt
-
-    target = get_settings().home / "docs"
-    progress("building the dbt docs site")
-    try:
-        run_dbt(["docs", "generate", "--static"], url=url, target_path=str(target))
-    except DbtFailed as exc:
-        progress(f"dbt docs could not be built: {exc}")
-        return None
-    page = target / "static_index.html"
-    return page if page.exists() else None

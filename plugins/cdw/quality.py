@@ -20,8 +20,17 @@ makes it ``False``), so the gate is: no failed expectation of severity critical
 missing column or a broken query must never pass silently). A missing gated table is a
 critical failure too.
 
-Data Docs are built into the fixed directory ``CDW_HOME/reports/gx_docs`` (an ephemeral
-context would otherwise write them to a random temporary directory).
+Data Docs, with their history. The run is named ``<business date>-load-<load id>``; after it,
+its results are copied from the context's in-memory store into a file-backed validation
+results store in the warehouse's site directory (``<site>/gx_results``, :mod:`cdw.site`), its
+pages rendered into ``<site>/gx_docs`` from that store, and GX's index lists the stored runs
+(the latest ``GX_INDEX_RESULTS``). GX's index builder deletes every page its source store
+does not hold: from the in-memory store only the latest run's pages survived; from the store
+on disk no page is ever deleted. The validation itself never touches the disk, and a
+rendering or storing fault is logged, never a gate failure. Not a Checkpoint with an
+``UpdateDataDocsAction``: that rebuilds the index once per validation result (some 40 a
+load, each build reading the stored results), and a Checkpoint has one result format where
+the suites need two.
 
 Environment: ``CDW_VOLUME_TOLERANCE`` (default 0.5 = ±50 %) and ``CDW_VOLUME_SEVERITY``
 (default ``warning``) configure the volume check.
@@ -38,11 +47,11 @@ import re
 import sys
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import ModuleType
 
-from cdw import warehouse
+from cdw import site, warehouse
 from cdw.landing import contract
 from cdw.settings import REPO_ROOT, get_settings
 
@@ -55,6 +64,9 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _URL_VARIABLE = "CDW_GX_WAREHOUSE_URL"
 CRITICAL, WARNING, INFO = "critical", "warning", "info"
 DOCS_SITE = "cdw"
+DOCS_STORE = "cdw_validation_results_on_disk"
+#: validation results GX's index page lists (newest first): it reads each one, so not all history
+GX_INDEX_RESULTS = 300  # some ten loads; older runs are reached from the site (/gx/load-<id>)
 
 
 def volume_tolerance() -> float:
@@ -71,10 +83,6 @@ def volume_severity() -> str:
     if value not in (CRITICAL, WARNING, INFO):
         raise ValueError(f"CDW_VOLUME_SEVERITY must be critical, warning or info, got {value!r}")
     return value
-
-
-def docs_dir() -> Path:
-    return get_settings().home / "reports" / "gx_docs"
 
 
 @dataclass(frozen=True)
@@ -279,9 +287,12 @@ def validate(
     SuiteParams = importlib.import_module(f"{_PACKAGE}._common").SuiteParams
 
     import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    run_id = RunIdentifier(run_name=site.gx_run_name(business_date, load_id), run_time=datetime.now(UTC))
     with warehouse.connect(url, pipeline=True, autocommit=True) as conn:
+        site_path = _docs_site(conn) if build_docs else None
         load = conn.execute(
             "select business_date, status from audit.load_runs_latest where load_id = %s", (load_id,)
         ).fetchone()
@@ -329,7 +340,7 @@ def validate(
                 outcome.results.append(_check(module.SUITE, "table exists", False, f"{schema}.{table} is missing"))
                 continue
             try:
-                results = _run_suite(gx, context, source, module, schema, table, params)
+                results = _run_suite(gx, context, source, module, schema, table, params, run_id)
             except Exception as exc:  # the suite could not run at all: never a silent pass
                 log.exception("suite %s could not run", module.SUITE)
                 outcome.results.append(_check(module.SUITE, "suite ran", False, f"{type(exc).__name__}: {exc}"[:500],
@@ -358,8 +369,8 @@ def validate(
                             for r in outcome.results
                         ],
                     )
-    if build_docs:
-        outcome.docs_index = _build_docs(context)
+    if site_path is not None:
+        outcome.docs_index = _build_docs(context, site_path)
     log.info(outcome.summary())
     return outcome
 
@@ -369,28 +380,30 @@ def validate(
 _SCHEMA_ONLY = {"expect_column_values_to_be_of_type", "expect_column_values_to_be_in_type_list"}
 
 
-def _run_suite(gx, context, source, module, schema: str, table: str, params) -> list:
+def _run_suite(gx, context, source, module, schema: str, table: str, params, run_id) -> list:
     """Run one suite module; returns GX suite validation results (one or two).
 
     A daily batch is a query asset ``select * from <table> where <date column> = date 'D'``:
     the planner uses the table's index on the date (a daily batch definition filters on
     EXTRACT(year/month/day …), which no index serves, so every expectation would scan the
     whole history). Type expectations run on the table asset (whole table; only reflection).
+    Assets are named after the table and the date (``raw.calls_2026-03-03``): their names are
+    in the Data Docs' page names and titles.
     """
     built = module.expectations(params)
     by_type = [e for e in built if e.expectation_type in _SCHEMA_ONLY]
     by_query = [e for e in built if e.expectation_type == "unexpected_rows_expectation"]
     by_rows = [e for e in built if e not in by_type and e not in by_query]
     kind, column = module.BATCH
-    key = f"{module.SUITE}-{uuid.uuid4().hex[:8]}"
+    key = module.SUITE  # one suite per module, one context per validation run: unique
     if kind == "daily":
         if not _IDENTIFIER.match(column):
             raise ValueError(f"{module.SUITE}: bad batch column {column!r}")
         query = (f"select * from {schema}.{table} "  # noqa: S608 (validated identifiers, a date object)
                  f"where {column} = date '{params.business_date.isoformat()}'")
-        batch_asset = source.add_query_asset(f"{key}-day", query=query)
+        batch_asset = source.add_query_asset(f"{schema}.{table}_{params.business_date.isoformat()}", query=query)
     else:
-        batch_asset = source.add_table_asset(f"{key}-table", table_name=table, schema_name=schema)
+        batch_asset = source.add_table_asset(f"{schema}.{table}", table_name=table, schema_name=schema)
     runs = [
         # (GX suite name, asset, expectations, result format)
         (module.SUITE, batch_asset, by_rows, "SUMMARY"),
@@ -400,7 +413,7 @@ def _run_suite(gx, context, source, module, schema: str, table: str, params) -> 
     ]
     if by_type:
         types_asset = batch_asset if kind != "daily" else source.add_table_asset(
-            f"{key}-types", table_name=table, schema_name=schema)
+            f"{schema}.{table}", table_name=table, schema_name=schema)
         runs.append((f"{module.SUITE}.types", types_asset, by_type, "SUMMARY"))
     results = []
     for n, (suite_name, asset, expectations, result_format) in enumerate(runs):
@@ -411,21 +424,48 @@ def _run_suite(gx, context, source, module, schema: str, table: str, params) -> 
         validation = context.validation_definitions.add(
             gx.ValidationDefinition(name=f"{key}-{n}", data=definition, suite=suite)
         )
-        results.append(validation.run(result_format=result_format))
+        results.append(validation.run(result_format=result_format, run_id=run_id))
     return results
 
 
-def _build_docs(context) -> Path | None:
-    """Render GX Data Docs into CDW_HOME/reports/gx_docs; a rendering fault never fails the gate."""
-    target = docs_dir()
+def _docs_site(conn) -> Path | None:
+    """The warehouse's site directory for the Data Docs; None (no docs, the gate goes on) when it
+    cannot be had."""
+    try:
+        return site.site_dir(conn)
+    except Exception:
+        log.warning("no site directory for the GX Data Docs", exc_info=True)
+        return None
+
+
+def _build_docs(context, site_path: Path) -> Path | None:
+    """Store this run's results in ``<site>/gx_results``, render their pages into ``<site>/gx_docs``
+    and refresh GX's index of stored runs; a fault is logged, never a gate failure."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    target = site_path / site.GX_DOCS
     try:
         target.mkdir(parents=True, exist_ok=True)
+        on_disk = context.add_store(DOCS_STORE, {
+            "class_name": "ValidationResultsStore",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                              "base_directory": str(site_path / site.GX_RESULTS)},
+        })
+        in_memory = context.stores[context.validation_results_store_name]
+        this_run = in_memory.list_keys()  # the context is this run's alone
+        for key in this_run:
+            on_disk.set(key, in_memory.get(key))
         context.add_data_docs_site(DOCS_SITE, {
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(target)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder",
+                                   "validation_results_limit": GX_INDEX_RESULTS},
+            "site_section_builders": {"validations": {"source_store_name": DOCS_STORE},
+                                      "profiling": "None"},  # no profiling runs here
         })
-        context.build_data_docs(site_names=[DOCS_SITE])
+        # only this run's pages are rendered: earlier runs' pages are on disk already
+        suites = [ExpectationSuiteIdentifier(name=suite.name) for suite in context.suites.all()]
+        context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[*this_run, *suites])
         return target / "index.html"
     except Exception:
         log.warning("GX Data Docs could not be built into %s", target, exc_info=True)

@@ -1,6 +1,7 @@
 """The auditors' data-quality report: one static HTML page per load, and an index of all loads.
 
-:func:`write_report` renders ``<out_dir>/load-<id>.html`` from the audit trail alone
+:func:`write_report` renders ``<out_dir>/load-<id>.html`` (default: the warehouse's own site
+directory, ``CDW_HOME/reports/warehouse-<id>``, :mod:`cdw.site`) from the audit trail alone
 (``audit.load_runs``, ``file_reconciliation``, ``quarantined_records``,
 ``validation_results``) plus, when given, dbt's ``run_results.json``; then rewrites
 ``<out_dir>/index.html`` (every load, newest first) and ``personal-data-reads.html`` (who read
@@ -25,18 +26,13 @@ from pathlib import Path
 
 from jinja2 import Environment, select_autoescape
 
-from cdw import personal_data, warehouse
+from cdw import personal_data, site, warehouse
 from cdw.landing import contract, masking
-from cdw.settings import get_settings
 from cdw.version import code_version
 
 EXAMPLES_PER_REASON = 3
 MASK = "***"
 _RUN = re.compile(r"[^\W_]+")  # runs of letters and digits (any script)
-
-
-def default_out_dir() -> Path:
-    return get_settings().home / "reports"
 
 
 # ---------------------------------------------------------------- masking
@@ -235,12 +231,13 @@ _ENV = Environment(autoescape=select_autoescape(default=True, default_for_string
 
 def write_report(load_id: int, *, url: str | None = None, out_dir: Path | None = None,
                  run_results: Path | None = None) -> Path:
-    """Render ``load-<id>.html`` and refresh ``index.html`` in ``out_dir`` (default CDW_HOME/reports)."""
-    out_dir = Path(out_dir or default_out_dir())
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Render ``load-<id>.html`` and refresh ``index.html`` in ``out_dir`` (default: the warehouse's
+    site directory, :func:`cdw.site.site_dir`); a load's page is its own, never another's."""
     with warehouse.connect(url, pipeline=True, autocommit=True) as conn:
+        out_dir = Path(out_dir) if out_dir else site.site_dir(conn)
+        out_dir.mkdir(parents=True, exist_ok=True)
         data = collect(conn, int(load_id), run_results)
-        page = out_dir / f"load-{int(load_id)}.html"
+        page = out_dir / site.load_page_name(load_id)
         page.write_text(_ENV.from_string(_LOAD).render(r=data, css=_CSS), encoding="utf-8")
         write_index(conn, out_dir)
     return page
@@ -255,7 +252,7 @@ def write_index(conn, out_dir: Path) -> Path:
         group by l.load_id, l.business_date, l.status order by l.load_id desc""")
     for row in loads:
         row["label"] = _status_label(row["status"])
-        name = f"load-{row['load_id']}.html"
+        name = site.load_page_name(row["load_id"])
         row["link"] = name if (out_dir / name).exists() else None
     personal_data.write_page(conn, out_dir, _CSS)  # linked from the index
     index = out_dir / "index.html"

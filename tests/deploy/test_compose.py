@@ -28,10 +28,13 @@ DOCKERFILE = REPO_ROOT / "Dockerfile"
 
 AIRFLOW_SERVICES = {"airflow-init", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
                     "airflow-triggerer", "airflow-worker"}
-ALL_SERVICES = AIRFLOW_SERVICES | {"airflow-db", "warehouse-db", "redis"}
+ALL_SERVICES = AIRFLOW_SERVICES | {"airflow-db", "warehouse-db", "redis", "site"}
 SECRETS = ("AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET", "AIRFLOW_DB_PASSWORD", "CDW_WAREHOUSE_PASSWORD",
            "CDW_PSEUDONYM_KEY")
 LANDING_IN_CONTAINER = "/opt/cdw/landing"
+REPORTS_VOLUME = "cdw-reports"
+#: the services that write the site: workers (reports, GX Data Docs), airflow-init (dbt docs)
+SITE_WRITERS = ("airflow-worker", "airflow-init")
 
 
 def _works(cmd: list[str]) -> bool:
@@ -276,3 +279,69 @@ def test_dockerfile_installs_from_the_lock():
     assert re.search(r"uv sync --frozen --no-dev", text)
     assert "python:3.11" in text
     assert "COPY pyproject.toml uv.lock" in text
+
+
+def _named_volumes(service: dict) -> dict[str, tuple[str, bool]]:
+    """target -> (named volume, read-only) of a service's named volumes, short or long syntax."""
+    out = {}
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, str):
+            parts = volume.split(":")
+            if not parts[0].startswith((".", "/", "$")):
+                out[parts[1]] = (parts[0], len(parts) > 2 and "ro" in parts[2].split(","))
+        elif volume.get("type", "volume") == "volume":
+            out[volume["target"]] = (volume["source"], bool(volume.get("read_only")))
+    return out
+
+
+def _published(service: dict) -> list[tuple[str, str, str]]:
+    """(host address, host port, container port) of every published port, short or long syntax."""
+    out = []
+    for port in service.get("ports") or []:
+        if isinstance(port, str):
+            host_ip, published, target = port.split(":")
+            out.append((host_ip, published, target.removesuffix("/tcp")))
+        else:
+            out.append((port.get("host_ip", ""), str(port.get("published")), str(port["target"])))
+    return out
+
+
+def test_reports_are_one_volume_the_writers_share_and_the_site_reads(config):
+    """Every report, GX Data Docs page and the dbt docs land in one named volume at CDW_HOME/reports,
+    whichever worker wrote them; the site mounts it read-only. Only reports: CDW_HOME's work folder
+    (a running load's personal data in clear) is not on it."""
+    services = config["services"]
+    assert REPORTS_VOLUME in (config.get("volumes") or {})
+    homes = {_env(services[name])["CDW_HOME"] for name in (*SITE_WRITERS, "site")}
+    assert len(homes) == 1, homes
+    reports = f"{homes.pop()}/reports"
+    for name in SITE_WRITERS:
+        assert _named_volumes(services[name]).get(reports) == (REPORTS_VOLUME, False), name
+    assert _named_volumes(services["site"]).get(reports) == (REPORTS_VOLUME, True)
+    for name, service in services.items():
+        assert (REPORTS_VOLUME, False) not in [v for t, v in _named_volumes(service).items() if t != reports], name
+    assert "/opt/airflow/cdw/reports" in DOCKERFILE.read_text()  # the mount point is the airflow user's
+
+
+def test_site_serves_read_only_on_this_machine(config, filled_env):
+    _, values = filled_env
+    site = config["services"]["site"]
+    entrypoint = site["entrypoint"] if isinstance(site["entrypoint"], list) else site["entrypoint"].split()
+    command = site["command"] if isinstance(site["command"], list) else site["command"].split()
+    assert [*entrypoint, *command][:2] == ["cdw", "serve"]
+    port = command[command.index("--port") + 1]
+    assert command[command.index("--host") + 1] == "0.0.0.0"  # inside the container; published below
+    assert [(ip, target) for ip, _, target in _published(site)] == [("127.0.0.1", port)]
+    env = _env(site)
+    assert env["CDW_WAREHOUSE_URL"] == _env(config["services"]["airflow-worker"])["CDW_WAREHOUSE_URL"]
+    assert values["CDW_WAREHOUSE_PASSWORD"] in env["CDW_WAREHOUSE_URL"]
+    # it needs the warehouse only: no Airflow secret, no pseudonym key
+    assert not [k for k in env if k.startswith("AIRFLOW") or k == "CDW_PSEUDONYM_KEY"], sorted(env)
+    assert f"localhost:{port}/" in " ".join(site["healthcheck"]["test"])
+    assert site["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+
+
+def test_init_builds_the_dbt_docs_of_analytics_for_the_site(config):
+    init = config["services"]["airflow-init"]
+    script = " ".join(init["command"]) if isinstance(init["command"], list) else init["command"]
+    assert "build_analytics_docs" in script

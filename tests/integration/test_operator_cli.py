@@ -45,6 +45,7 @@ def test_report_of_a_date_is_written_again_and_a_date_without_load_fails(star):
     assert line.startswith(f"{D1} load {loads[D1]} LOADED") and "report " in line
     path = Path(line.rsplit("report ", 1)[1])
     assert path.is_file() and f"load {loads[D1]}" in path.read_text().lower()
+    assert path.parent.name.startswith("warehouse-") and path.parent.parent == Path(os.environ["CDW_HOME"]) / "reports"
 
     missing = cdw("report", "--date", "1999-01-01")
     assert missing.returncode == 1

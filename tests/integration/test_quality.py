@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from cdw import warehouse
+from cdw import site, warehouse
 from cdw.generate import generate_landing
 from cdw.load import load_date
 from cdw.publication import build_marts
@@ -132,6 +132,21 @@ def test_clean_load_passes_and_every_result_is_recorded(star, pg_server):
     assert "volume not judged" in volume[0].details["meta"]["note"]  # fewer than 2 comparable weeks
     assert outcome.docs_index is not None and outcome.docs_index.exists()
     assert outcome.docs_index.parent.name == "gx_docs"
+    # in the warehouse's site, named after the date and the load, the results kept beside the pages
+    run = site.gx_run_name(D2, loads[D2])
+    pages = site.gx_pages_of_load(outcome.docs_index.parent.parent, D2, loads[D2])
+    assert pages and run in outcome.docs_index.read_text(encoding="utf-8")
+    assert list((outcome.docs_index.parent.parent / site.GX_RESULTS).glob(f"**/{run}/*/*.json"))
+
+
+def test_data_docs_that_cannot_be_stored_never_fail_the_gate(star):
+    url, loads = star
+    with warehouse.connect(url, pipeline=True, autocommit=True) as conn:
+        site_dir = site.site_dir(conn)
+    (site_dir / site.GX_RESULTS).write_text("a file where the results' folder would be")
+    outcome = validate(D2, loads[D2], url=url)
+    assert outcome.passed, outcome.reason()
+    assert outcome.docs_index is None
 
 
 DEFECTS = {

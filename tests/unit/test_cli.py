@@ -33,7 +33,7 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 
 COMMANDS = ["generate", "load", "run", "warehouse", "demo", "setup-roles", "report", "dbt", "backfill",
-            "personal-data-reads"]
+            "personal-data-reads", "serve"]
 
 
 @pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
@@ -41,11 +41,14 @@ def test_every_command_has_help(command, capsys):
     assert main([*command, "--help"]) == 0
     out = capsys.readouterr().out
     assert "usage: cdw" in out
-    assert "exit status: 0" in out and "--debug" in out
+    # serve runs until stopped: its exit statuses start at 130
+    assert ("exit status: 130" if command == ["serve"] else "exit status: 0") in out and "--debug" in out
     if command:  # an example of the command itself, and the defaults it assumes
         assert f"example:\n  cdw {command[0]}" in out
     if command == ["generate"]:
         assert "(default: 42)" in out and "(default: Asia/Shanghai)" in out
+    if command == ["serve"]:
+        assert "(default: 127.0.0.1)" in out and "(default: 8090)" in out
 
 
 def test_debug_is_accepted_after_the_command_too(capsys):
@@ -75,6 +78,8 @@ def test_debug_is_accepted_after_the_command_too(capsys):
         ["setup-roles", "--personal-data-reader", "Case Handler"],
         ["personal-data-reads", "--since", "2026-3-1"],
         ["personal-data-reads", "--until", "2026-03-01"],
+        ["serve", "--port", "65536"],
+        ["serve", "--port", "-1"],
         ["frobnicate"],
     ],
 )

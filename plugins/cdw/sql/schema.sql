@@ -118,6 +118,16 @@ create table if not exists audit.warehouse_timezone (
     recorded_at    timestamptz not null default clock_timestamp()
 );
 
+-- The warehouse's own id: names its directory of reports (CDW_HOME/reports/warehouse-<id>), so
+-- that two warehouses sharing one CDW_HOME never write over each other's pages. Created once,
+-- by the first report or Data Docs written (cdw.site.warehouse_id), not here: a database
+-- copied from a template before it has one gets its own. A copy made later (a restore) keeps it.
+create table if not exists audit.warehouse_identity (
+    one_warehouse  boolean primary key default true check (one_warehouse),
+    warehouse_id   uuid not null default gen_random_uuid(),
+    created_at     timestamptz not null default clock_timestamp()
+);
+
 -- every failure and late-delivery alert the pipeline raised
 create table if not exists audit.alerts (
     alert_id       bigint generated always as identity primary key,
@@ -162,7 +172,8 @@ do $$
 declare t text;
 begin
     foreach t in array array['load_runs', 'file_reconciliation', 'quarantined_records', 'validation_results',
-                              'alerts', 'publications', 'warehouse_timezone', 'personal_data_reads'] loop
+                              'alerts', 'publications', 'warehouse_timezone', 'personal_data_reads',
+                              'warehouse_identity'] loop
         if not exists (select 1 from pg_trigger where tgname = 'append_only' and tgrelid = ('audit.' || t)::regclass) then
             execute format('create trigger append_only before update or delete or truncate on audit.%I '
                            'for each statement execute function audit.refuse_change()', t);
