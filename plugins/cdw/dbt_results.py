@@ -5,7 +5,8 @@ model, its data tests and its unit tests, in a temporary copy of the project tha
 when the task ends, ``target/run_results.json`` with it. The tasks' Cosmos callback
 (:func:`cdw.airflow_home.record_dbt_results`) hands that file to :func:`record_run_results`
 before then; ``cdw.publication.publish`` does the same for a build it runs itself. The report
-(``cdw.report``) reads the rows back with :func:`latest_results` and :func:`unrecorded_nodes`.
+(``cdw.report``) reads the rows back with :func:`latest_results` and compares them with
+:func:`built_nodes`.
 
 What is recorded is what an auditor needs to trace a result, and nothing of the data: the
 node, its status, failures count, timing, what a test tests (from the build's manifest), and
@@ -167,12 +168,14 @@ def built_nodes(manifest: Path) -> set[str]:
             if node.get("resource_type") in BUILT_TYPES and (project is None or node.get("package_name") == project)}
 
 
-def unrecorded_nodes(results: list[dict], manifest: Path | None) -> list[str] | None:
-    """The nodes the DAG builds that have no recorded result; None when the manifest is not at hand."""
-    if manifest is None or not Path(manifest).is_file():
-        return None
-    recorded = {r["unique_id"] for r in results}
-    return sorted(built_nodes(manifest) - recorded)
+def project_tests(manifest: Path) -> set[str]:
+    """The data tests and unit tests of the project's own package in a dbt manifest."""
+    data = json.loads(Path(manifest).read_text(encoding="utf-8"))
+    project = (data.get("metadata") or {}).get("project_name")
+    nodes = {**data.get("nodes", {}), **data.get("unit_tests", {})}
+    return {uid for uid, node in nodes.items()
+            if node.get("resource_type") in ("test", "unit_test")
+            and (project is None or node.get("package_name") == project)}
 
 
 def node_name(unique_id: str) -> str:
