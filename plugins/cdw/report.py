@@ -266,15 +266,17 @@ _LOAD = """<!doctype html>
 {% for p in d.problems %}<tr data-node="{{ p.unique_id }}"><td><code>{{ p.name }}</code></td><td>{{ p.resource_type }}</td>
 <td>{% if p.status == 'warn' %}<span class="warn">! warn</span>{% else %}<span class="bad">✗ {{ p.status }}</span>{% endif %}</td>
 <td>{{ p.tested }}</td><td class="n failures">{{ p.failures if p.failures is not none else '' }}</td><td><pre>{{ p.message|truncate(600) }}</pre></td></tr>
-{% endfor %}</table>{% else %}<p id="dbt-all-passed"><span class="ok">✓</span> No test failed, warned or errored; no model errored.</p>{% endif %}
+{% endfor %}</table>{% elif d.types|select('in', ['test', 'unit_test'])|list %}<p id="dbt-all-passed"><span class="ok">✓</span> No test failed, warned or errored; no model errored.</p>
+{% else %}<p id="dbt-no-tests">No model errored; no test ran in this load's builds.</p>{% endif %}
 {% endif %}
 {% if d.unrecorded %}<p class="reason" id="dbt-unrecorded"><strong>No recorded result for {{ d.unrecorded|length }} of the {{ d.expected|length }} models and seeds the DAG builds</strong>
 {%- if d.build_completed %} (they ran, since the gate ran after them, but their results could not be recorded: see their task logs){% else %}
  (not run, because a model before them failed or the run stopped, or their results could not be recorded: see their task logs){% endif %}:
 {% for n in d.unrecorded %}<code>{{ n }}</code>{% if not loop.last %}, {% endif %}{% endfor %}.</p>{% endif %}
 {% if d.tests_without_result %}<p class="reason" id="dbt-tests-without-result"><strong>{{ d.tests_without_result|length }} of the project's data and unit tests have no result for this load</strong>
-(no build of the load ran them, or their results could not be recorded):
-{% for n in d.tests_without_result %}<code>{{ n }}</code>{% if not loop.last %}, {% endif %}{% endfor %}.</p>{% endif %}
+(no build of the load ran them, or their results could not be recorded).</p>
+<details><summary>Tests without a result ({{ d.tests_without_result|length }})</summary><p>
+{% for n in d.tests_without_result %}<code>{{ n }}</code>{% if not loop.last %}, {% endif %}{% endfor %}.</p></details>{% endif %}
 {% if d.results %}<details><summary>Every node ({{ d.results|length }})</summary>
 <table id="dbt"><tr><th>node</th><th>type</th><th>status</th><th>failures</th><th>seconds</th><th>task</th></tr>
 {% for n in d.results %}<tr><td><code>{{ n.unique_id }}</code></td><td>{{ n.resource_type }}</td><td>{{ n.status }}</td>
