@@ -10,7 +10,7 @@ publish → report**.
 | `resolve_business_date` | decides the date once (below); every later task reads it |
 | `wait_for_drop` | waits for `<landing root>/<date>/_manifest.json` (written last by the sources) |
 | `load_raw` | file checks and raw load (`cdw.load.load_date`) |
-| `build_star_schema` | dbt build of the star schema into the private schema `build` with Cosmos: one task per model, its tests included |
+| `build_star_schema` | dbt build of the star schema into the private schema `build` with Cosmos: one task per model, its tests included; each records its dbt results in `audit.dbt_results` |
 | `quality_gate` | the Great Expectations suites on raw and `build`; a critical failure stops here (`cdw.publish.quality_gate`) |
 | `publish` | `analytics` made equal to `build` in one transaction, PUBLISHED recorded; updates the `cdw_analytics` Asset |
 | `report` | the data-quality report of the date's load, whatever happened before; fails the run when the date was not published |
@@ -159,6 +159,8 @@ def customer_warehouse_daily():
             # a --vars that changes every day makes dbt re-parse the whole project in every task
             "env": {"CDW_BUSINESS_DATE": "{{ ti.xcom_pull(task_ids='resolve_business_date') }}"},
             "interceptors": [cdw_airflow.dbt_env_interceptor],
+            # every node's result into the audit trail before Cosmos deletes run_results.json
+            "callback": cdw_airflow.record_dbt_results,
             "pool": POOL,
         },
     )

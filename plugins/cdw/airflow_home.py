@@ -337,6 +337,38 @@ def dbt_env_interceptor(context, operator) -> None:
                     "CDW_DBT_MARTS_SCHEMA": get_settings().build_schema}
 
 
+def record_dbt_results(project_dir: str, context=None, **_) -> None:
+    """Cosmos callback: append the task's dbt results to ``audit.dbt_results`` (``cdw.dbt_results``).
+
+    Cosmos calls it after the dbt command, in the temporary project copy whose
+    ``target/run_results.json`` is deleted when the task ends, and before it raises for a
+    failed dbt command: so it never raises itself (a recording fault must not take the place
+    of dbt's failure, nor fail a build that passed). What it could not record, the report
+    lists as having no recorded result.
+    """
+    from cdw import warehouse
+    from cdw.dbt_results import record_run_results
+
+    ti = (context or {}).get("ti")
+    run_results = Path(project_dir) / "target" / "run_results.json"
+    try:
+        if ti is None:
+            raise RuntimeError("no task instance in the callback's context")
+        load_id = ti.xcom_pull(task_ids="load_raw")
+        business_date = ti.xcom_pull(task_ids="resolve_business_date")
+        if load_id is None or business_date is None:
+            raise RuntimeError("no load id or business date from load_raw / resolve_business_date")
+        if not run_results.is_file():
+            raise RuntimeError("dbt wrote no run_results.json (it stopped before running a node)")
+        with warehouse.connect(task_warehouse_url(), pipeline=True, autocommit=True) as conn:
+            rows = record_run_results(conn, int(load_id), business_date, run_results, run_id=ti.run_id,
+                                      task_id=ti.task_id, try_number=ti.try_number)
+        print(f"dbt results recorded in audit.dbt_results: {rows} node(s), load {load_id}")
+    except Exception as exc:  # noqa: BLE001 - see the docstring: never hide dbt's own outcome
+        print(f"WARNING: dbt results of this task NOT recorded in audit.dbt_results:"
+              f" {type(exc).__name__}: {' '.join(str(exc).split())[:500]}")
+
+
 def drop_manifest(business_date: date | str) -> Path:
     """``<landing root>/<business date>/_manifest.json``: written last, it marks a drop complete."""
     return get_settings().landing_root / str(business_date) / "_manifest.json"

@@ -135,14 +135,17 @@ def publish(
     result = PublicationResult(business_date, int(load_id))
 
     if build:
-        from cdw.dbt import DbtFailed
+        from cdw.dbt import DBT_PROJECT_DIR, DbtFailed
 
+        run_results = Path(target_path or DBT_PROJECT_DIR / "target") / "run_results.json"
         try:
             result.run_results = build_marts(business_date, url=url, build_schema=build_schema,
                                              target_path=target_path)
         except DbtFailed as exc:
+            _record_dbt_results(url, load_id, business_date, run_results)
             _refuse(url, load_id, business_date, f"dbt build failed: {exc}"[:4000])
             raise PublicationRefused(f"{business_date} load {load_id}: dbt build failed: {exc}") from exc
+        _record_dbt_results(url, load_id, business_date, run_results)
 
     outcome = validate(business_date, load_id, url=url, build_schema=build_schema) if validate_first else None
     result.quality = outcome
@@ -174,6 +177,19 @@ def publish(
     log.info("%s load %s published: %s", business_date, load_id,
              ", ".join(f"{t} {v['mode']}" for t, v in result.tables.items()))
     return result
+
+
+def _record_dbt_results(url: str, load_id: int, business_date: date, run_results: Path) -> None:
+    """The build's node results into ``audit.dbt_results``; a fault is logged, never raised: it
+    must not take the place of dbt's own outcome (the report lists what has no result)."""
+    from cdw.dbt_results import record_run_results
+
+    try:
+        with warehouse.connect(url, pipeline=True, autocommit=True) as conn:
+            record_run_results(conn, load_id, business_date, run_results)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("%s load %s: dbt results not recorded in audit.dbt_results: %s: %s",
+                    business_date, load_id, type(exc).__name__, exc)
 
 
 def ensure_publications_table(conn) -> None:

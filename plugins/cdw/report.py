@@ -3,7 +3,8 @@
 :func:`write_report` renders ``<out_dir>/load-<id>.html`` (default: the warehouse's own site
 directory, ``CDW_HOME/reports/warehouse-<id>``, :mod:`cdw.site`) from the audit trail alone
 (``audit.load_runs``, ``file_reconciliation``, ``quarantined_records``,
-``validation_results``) plus, when given, dbt's ``run_results.json``; then rewrites
+``validation_results``, ``dbt_results``; a ``run_results.json`` given is recorded in
+``dbt_results`` first, see :mod:`cdw.dbt_results`); then rewrites
 ``<out_dir>/index.html`` (every load, newest first) and ``personal-data-reads.html`` (who read
 personal data in clear, ``cdw.personal_data``). Pages are self-contained: inline CSS,
 no script, no external asset, so they can be archived or mailed as they are.
@@ -19,14 +20,13 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 from jinja2 import Environment, select_autoescape
 
-from cdw import personal_data, site, warehouse
+from cdw import dbt_results, personal_data, site, warehouse
 from cdw.landing import contract, masking
 from cdw.version import code_version
 
@@ -120,12 +120,9 @@ def collect(conn, load_id: int, run_results: Path | None = None) -> dict:
     for v in validations:
         v["exception"] = (v["details"] or {}).get("exception")
         v["note"] = ((v["details"] or {}).get("meta") or {}).get("note")
-    dbt_results = []
     if run_results and Path(run_results).exists():
-        data = json.loads(Path(run_results).read_text(encoding="utf-8"))
-        for r in data.get("results", []):
-            dbt_results.append(dict(node=r.get("unique_id"), status=r.get("status"),
-                                    seconds=r.get("execution_time"), message=r.get("message") or ""))
+        # a build run outside the DAG (cdw.publication.build_marts): into the trail, read back below
+        dbt_results.record_run_results(conn, load_id, latest["business_date"], Path(run_results))
     return dict(
         load_id=load_id,
         business_date=latest["business_date"],
@@ -145,11 +142,63 @@ def collect(conn, load_id: int, run_results: Path | None = None) -> dict:
         validations=validations,
         critical_failures=sum(1 for v in validations if not v["success"] and v["severity"] == "critical"),
         warnings=sum(1 for v in validations if not v["success"] and v["severity"] != "critical"),
-        dbt_results=dbt_results,
+        dbt=collect_dbt(conn, load_id, built=committed,
+                        build_completed=bool(validations) or latest["status"] == "PUBLISHED"),
         load_code_version=latest["code_version"],
         report_code_version=code_version(),
         generated_at=datetime.now(UTC).replace(microsecond=0),
     )
+
+
+def _status_order(status: str) -> tuple[int, str]:
+    order = ("success", "pass", "warn", "fail", "error", "skipped")
+    return (order.index(status) if status in order else len(order), status)
+
+
+def collect_dbt(conn, load_id: int, *, built: bool, build_completed: bool,
+                manifest: Path | None = None) -> dict:
+    """The report's dbt build section: each node's latest result in ``audit.dbt_results``, counted
+    by resource type and status; every test (or model) that failed, warned or errored; and the
+    nodes the DAG builds that have no recorded result (``manifest``: the one Cosmos renders the
+    DAG from).
+
+    ``built``: the raw load committed, so dbt ran (or should have); ``build_completed``: the gate
+    ran or the load was published, so every model ran and a missing result was not recorded.
+    Then the project's tests without a result are listed too: a build that selects models
+    does not run every test (tests of sources, some tests across models), and auditors see which.
+    """
+    results = dbt_results.latest_results(conn, load_id)
+    for r in results:
+        r["name"] = dbt_results.node_name(r["unique_id"])
+        r["message"] = dbt_results.safe_message(r["message"]) or ""
+        r["tested"] = ", ".join(dbt_results.node_name(n) for n in r["tested_nodes"] or [])
+    types = sorted({r["resource_type"] for r in results},
+                   key=lambda t: ((dbt_results.RESOURCE_TYPES + (t,)).index(t), t))
+    statuses = sorted({r["status"] for r in results}, key=_status_order)
+    counts = {t: {s: sum(1 for r in results if r["resource_type"] == t and r["status"] == s) for s in statuses}
+              for t in types}
+    severity = {"error": 0, "fail": 1, "warn": 2}
+    problems = sorted((r for r in results if r["status"] not in dbt_results.OK_STATUSES),
+                      key=lambda r: (severity.get(r["status"], 0), r["resource_type"], r["name"]))
+    unrecorded, expected = None, None
+    manifest = manifest or _cosmos_manifest()
+    if built and manifest.is_file():
+        expected = dbt_results.built_nodes(manifest)
+        unrecorded = sorted(expected - {r["unique_id"] for r in results})
+    tests_without_result = None
+    if build_completed and results and manifest.is_file():
+        # every model ran: a test without a result was run by no build of the load (or not recorded)
+        tests_without_result = sorted(dbt_results.project_tests(manifest) - {r["unique_id"] for r in results})
+    return dict(results=results, types=types, statuses=statuses, counts=counts,
+                totals={s: sum(c[s] for c in counts.values()) for s in statuses},
+                problems=problems, built=built, build_completed=build_completed, unrecorded=unrecorded,
+                expected=expected, tests_without_result=tests_without_result)
+
+
+def _cosmos_manifest() -> Path:
+    from cdw.airflow_home import COSMOS_MANIFEST
+
+    return COSMOS_MANIFEST
 
 
 # ---------------------------------------------------------------- HTML
@@ -199,11 +248,38 @@ _LOAD = """<!doctype html>
 <td><pre>{{ (v.observed_value or '')|truncate(300) }}{% if v.exception %} — raised: {{ v.exception|truncate(300) }}{% endif %}</pre></td></tr>
 {% endfor %}</table>{% endif %}
 
-<h2>dbt tests and models</h2>
-{% if not r.dbt_results %}<p>No dbt run results given.</p>{% else %}
-<table id="dbt"><tr><th>node</th><th>status</th><th>seconds</th><th>message</th></tr>
-{% for d in r.dbt_results %}<tr><td><code>{{ d.node }}</code></td><td>{{ d.status }}</td><td class="n">{{ '%.2f'|format(d.seconds or 0) }}</td><td>{{ d.message|truncate(200) }}</td></tr>
-{% endfor %}</table>{% endif %}
+<h2 id="dbt-build">dbt build</h2>
+{% set d = r.dbt %}
+{% if not d.built and not d.results %}<p id="dbt-none">dbt did not run for this load: its raw load did not complete.</p>
+{% elif not d.results %}<p class="reason" id="dbt-none"><strong>No dbt result recorded for this load.</strong></p>
+{% else %}
+<p>Each node's latest result (a retried task's last try), from <code>audit.dbt_results</code>.</p>
+<table id="dbt-counts"><tr><th>resource type</th>{% for s in d.statuses %}<th>{{ s }}</th>{% endfor %}<th>total</th></tr>
+{% for t in d.types %}<tr data-type="{{ t }}"><td>{{ t }}</td>{% for s in d.statuses %}<td class="n" data-status="{{ s }}">{{ d.counts[t][s] }}</td>{% endfor %}
+<td class="n">{{ d.counts[t].values()|sum }}</td></tr>
+{% endfor %}<tr><th>total</th>{% for s in d.statuses %}<th class="n">{{ d.totals[s] }}</th>{% endfor %}<th class="n">{{ d.results|length }}</th></tr></table>
+{% if d.problems %}<h3>Failed, warned or errored ({{ d.problems|length }})</h3>
+<table id="dbt-problems"><tr><th>name</th><th>type</th><th>status</th><th>tests</th><th>failures</th><th>message</th></tr>
+{% for p in d.problems %}<tr data-node="{{ p.unique_id }}"><td><code>{{ p.name }}</code></td><td>{{ p.resource_type }}</td>
+<td>{% if p.status == 'warn' %}<span class="warn">! warn</span>{% else %}<span class="bad">✗ {{ p.status }}</span>{% endif %}</td>
+<td>{{ p.tested }}</td><td class="n failures">{{ p.failures if p.failures is not none else '' }}</td><td><pre>{{ p.message|truncate(600) }}</pre></td></tr>
+{% endfor %}</table>{% elif d.types|select('in', ['test', 'unit_test'])|list %}<p id="dbt-all-passed"><span class="ok">✓</span> No test failed, warned or errored; no model errored.</p>
+{% else %}<p id="dbt-no-tests">No model errored; no test ran in this load's builds.</p>{% endif %}
+{% endif %}
+{% if d.unrecorded %}<p class="reason" id="dbt-unrecorded"><strong>No recorded result for {{ d.unrecorded|length }} of the {{ d.expected|length }} models and seeds the DAG builds</strong>
+{%- if d.build_completed %} (they ran, since the gate ran after them, but their results could not be recorded: see their task logs){% else %}
+ (not run, because a model before them failed or the run stopped, or their results could not be recorded: see their task logs){% endif %}:
+{% for n in d.unrecorded %}<code>{{ n }}</code>{% if not loop.last %}, {% endif %}{% endfor %}.</p>{% endif %}
+{% if d.tests_without_result %}<p class="reason" id="dbt-tests-without-result"><strong>{{ d.tests_without_result|length }} of the project's data and unit tests have no result for this load</strong>
+(no build of the load ran them, or their results could not be recorded).</p>
+<details><summary>Tests without a result ({{ d.tests_without_result|length }})</summary><p>
+{% for n in d.tests_without_result %}<code>{{ n }}</code>{% if not loop.last %}, {% endif %}{% endfor %}.</p></details>{% endif %}
+{% if d.results %}<details><summary>Every node ({{ d.results|length }})</summary>
+<table id="dbt"><tr><th>node</th><th>type</th><th>status</th><th>failures</th><th>seconds</th><th>task</th></tr>
+{% for n in d.results %}<tr><td><code>{{ n.unique_id }}</code></td><td>{{ n.resource_type }}</td><td>{{ n.status }}</td>
+<td class="n">{{ n.failures if n.failures is not none else '' }}</td><td class="n">{{ '%.2f'|format(n.execution_seconds or 0) }}</td>
+<td>{{ n.task_id or '' }}{% if n.try_number %} (try {{ n.try_number }}){% endif %}</td></tr>
+{% endfor %}</table></details>{% endif %}
 
 <h2>Run</h2>
 <table id="events"><tr><th>status</th><th>started</th><th>finished</th><th>recorded</th><th>code version</th></tr>

@@ -183,6 +183,7 @@ def test_cosmos_renders_one_build_task_per_model(dag, manifest):
         assert op.env["CDW_BUSINESS_DATE"] == "{{ ti.xcom_pull(task_ids='resolve_business_date') }}"
         assert not op.vars  # a daily --vars would force a full re-parse in every task
         assert cdw_airflow.dbt_env_interceptor in op.interceptors
+        assert op.callback is cdw_airflow.record_dbt_results  # results into audit.dbt_results
 
 
 

@@ -192,6 +192,41 @@ def test_the_loader_writes_but_cannot_rewrite_the_audit_trail(published, logins)
                 loader.execute(statement)
 
 
+def test_the_pipeline_records_dbt_results_that_no_role_can_rewrite(published, logins):
+    """The loader's own dbt build (the fixture's publish) recorded every node's result in
+    audit.dbt_results; the loader cannot change them, the auditor only reads them, the analyst
+    not even that, and the trigger refuses changes whoever asks."""
+    url, _ = published
+    with psycopg.connect(login_url(url, logins["cdw_loader"]), autocommit=True) as loader:
+        loader.execute("set role cdw_loader")
+        recorded, kinds, not_passed = loader.execute(
+            "select count(*), array_agg(distinct resource_type order by resource_type),"
+            " count(*) filter (where status not in ('success', 'pass')) from audit.dbt_results").fetchone()
+        assert recorded > 0 and not_passed == 0
+        assert kinds == ["model", "seed", "test", "unit_test"]
+        for statement in ("update audit.dbt_results set status = 'pass'", "delete from audit.dbt_results",
+                          "truncate audit.dbt_results", "alter table audit.dbt_results disable trigger append_only",
+                          "drop table audit.dbt_results"):
+            with pytest.raises((errors.InsufficientPrivilege, errors.RaiseException)):
+                loader.execute(statement)
+    with psycopg.connect(login_url(url, logins["cdw_auditor"]), autocommit=True) as auditor:
+        assert auditor.execute("select count(*) from audit.dbt_results").fetchone()[0] == recorded
+        for statement in ("insert into audit.dbt_results (load_id, business_date, invocation_id, unique_id,"
+                          " resource_type, status) values (0, '2026-03-02', 'x', 'model.cdw.x', 'model', 'success')",
+                          "update audit.dbt_results set status = 'pass'", "delete from audit.dbt_results"):
+            with pytest.raises(errors.InsufficientPrivilege):
+                auditor.execute(statement)
+    with psycopg.connect(login_url(url, logins["cdw_analyst"]), autocommit=True) as analyst:
+        with pytest.raises(errors.InsufficientPrivilege):
+            analyst.execute("select count(*) from audit.dbt_results")
+    with psycopg.connect(url, autocommit=True) as owner:
+        for statement in ("update audit.dbt_results set status = 'pass'", "delete from audit.dbt_results",
+                          "truncate audit.dbt_results"):
+            with pytest.raises(errors.RaiseException, match="append-only"):
+                owner.execute(statement)
+        assert owner.execute("select count(*) from audit.dbt_results").fetchone()[0] == recorded
+
+
 @pytest.mark.parametrize("group", ["cdw_analyst", "cdw_auditor"])
 def test_readers_see_no_personal_data_anywhere_they_can_read(published, logins, group):
     url, _ = published

@@ -6,9 +6,15 @@ dbt model runs as its own task. Runs once per PostgreSQL server under test.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
+
+from cdw import airflow_home as cdw_airflow
+from cdw import site
+from cdw.cli import main as cli_main
+from cdw.dbt_results import built_nodes, project_tests
 
 pytestmark = [pytest.mark.slow, pytest.mark.single_server]
 
@@ -86,6 +92,33 @@ def test_run_dates_publishes_every_date(warehouse_url, db, cdw_home, tmp_path, m
         assert offered == daily[(day, service)]["offered"]
     for table in ("dim_customer", "dim_account", "dim_channel", "dim_agent", "dim_date"):
         assert db.execute(f"select count(*) from analytics.{table}").fetchone()[0] > 0, table
+
+    # every Cosmos task recorded its dbt results, and each load's report shows them
+    built = built_nodes(cdw_airflow.COSMOS_MANIFEST)
+    for business_date, load_id in db.execute("select business_date, load_id from audit.load_runs_latest").fetchall():
+        rows = db.execute("select unique_id, resource_type, status, task_id, try_number, business_date"
+                          " from audit.dbt_results where load_id = %s", (load_id,)).fetchall()
+        passed = {(kind, status) for _, kind, status, *_ in rows}
+        assert passed == {("model", "success"), ("seed", "success"), ("test", "pass"), ("unit_test", "pass")}, passed
+        assert {uid for uid, *_ in rows} >= built  # every model and seed the DAG builds
+        assert all(task.startswith("build_star_schema.") and tries >= 1 and day == business_date
+                   for _, _, _, task, tries, day in rows)
+        page = (site.site_dir(db, create=False) / site.load_page_name(load_id)).read_text(encoding="utf-8")
+        counts = page[page.index('id="dbt-counts"'):page.index("</table>", page.index('id="dbt-counts"'))]
+        for kind, status in passed:
+            shown = re.search(rf'<tr data-type="{kind}">.*?data-status="{status}">(\d+)<', counts, flags=re.S)
+            assert shown and int(shown.group(1)) == sum(1 for _, k, s, *_ in rows if (k, s) == (kind, status))
+        assert 'id="dbt-all-passed"' in page and "dbt-unrecorded" not in page and "No dbt result" not in page
+        # tests of the project no task ran (of sources, say) are named, not passed over
+        without_result = project_tests(cdw_airflow.COSMOS_MANIFEST) - {uid for uid, *_ in rows}
+        assert ('id="dbt-tests-without-result"' in page) == bool(without_result)
+        assert all(f"<code>{uid}</code>" in page for uid in without_result)
+
+    # `cdw report --date` writes a date's report again, its dbt build read from the audit trail
+    page = site.site_dir(db, create=False) / site.load_page_name(load_id)
+    page.unlink()
+    assert cli_main(["report", "--date", business_date.isoformat()]) == 0
+    assert 'id="dbt-counts"' in page.read_text(encoding="utf-8")
 
 
 def test_a_dag_run_that_runs_no_task_is_a_failed_date(warehouse_url, db, cdw_home, tmp_path, monkeypatch,

@@ -162,6 +162,30 @@ create table if not exists audit.personal_data_reads (
 );
 create index if not exists personal_data_reads_by_time on audit.personal_data_reads (read_at);
 
+-- dbt's result for every node (model, seed, snapshot, data test, unit test) of every dbt
+-- build of a load, as the build ran it: the DAG's Cosmos tasks record their run_results.json
+-- before its temporary directory is gone (cdw.dbt_results). A retried task records again:
+-- the latest row of a node is its result. message: dbt's, with quoted values and the
+-- DETAIL lines of database errors (which can show a row) left out.
+create table if not exists audit.dbt_results (
+    result_id          bigint generated always as identity primary key,
+    load_id            bigint not null,
+    business_date      date not null,
+    invocation_id      text not null,
+    unique_id          text not null,
+    resource_type      text not null,
+    status             text not null,
+    failures           bigint,
+    message            text,
+    execution_seconds  double precision,
+    tested_nodes       text[],
+    run_id             text,
+    task_id            text,
+    try_number         integer,
+    recorded_at        timestamptz not null default clock_timestamp()
+);
+create index if not exists dbt_results_load on audit.dbt_results (load_id, unique_id);
+
 -- The audit trail is append-only: the pipeline may insert, never update or delete.
 create or replace function audit.refuse_change() returns trigger language plpgsql as $$
 begin
@@ -173,7 +197,7 @@ declare t text;
 begin
     foreach t in array array['load_runs', 'file_reconciliation', 'quarantined_records', 'validation_results',
                               'alerts', 'publications', 'warehouse_timezone', 'personal_data_reads',
-                              'warehouse_identity'] loop
+                              'warehouse_identity', 'dbt_results'] loop
         if not exists (select 1 from pg_trigger where tgname = 'append_only' and tgrelid = ('audit.' || t)::regclass) then
             execute format('create trigger append_only before update or delete or truncate on audit.%I '
                            'for each statement execute function audit.refuse_change()', t);
