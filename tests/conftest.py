@@ -106,8 +106,28 @@ def test_output() -> Path:
     return out
 
 
+#: The longest files (minutes each, whole DAG runs or many dbt builds), handed to the
+#: test workers first: a long file started last would run on alone at the end.
+LONGEST_FIRST = (
+    "tests/integration/test_backfill.py",
+    "tests/deploy/test_celery_local.py",
+    "tests/integration/test_pipeline.py",
+    "tests/integration/test_dbt_star.py",
+    "tests/integration/test_dbt_any_bank.py",
+    "tests/integration/test_real_banks.py",
+    "tests/integration/test_build_publish_faults.py",
+)
+
+
+def _longest_first(item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``single_server`` (long end-to-end runs) run on the first server only."""
+    """The longest files first; tests marked ``single_server`` (long end-to-end runs) run on the
+    first server only."""
+    items.sort(key=_longest_first)  # stable: every other test keeps its place
     if len(SERVERS) < 2:
         return
     kept, dropped = [], []
