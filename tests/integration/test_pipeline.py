@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the chromium fixture, imported from the browser tests, is a parameter of a test)
 """``cdw.pipeline.run_dates`` end to end: generated drops → Airflow DAG (``airflow dags test``) → warehouse.
 
 Slow (about two minutes a date): a fresh Airflow home is migrated, and every
@@ -15,6 +16,7 @@ from cdw import airflow_home as cdw_airflow
 from cdw import site
 from cdw.cli import main as cli_main
 from cdw.dbt_results import built_nodes, project_tests
+from tests.browser.test_report_browser import chromium  # noqa: F401 (a fixture of the served-site check)
 
 pytestmark = [pytest.mark.slow, pytest.mark.single_server]
 
@@ -47,7 +49,7 @@ PRAGUE = "Europe/Prague"
 PRAGUE_START, PRAGUE_END = date(1994, 3, 26), date(1994, 3, 27)
 
 
-def test_run_dates_publishes_every_date(warehouse_url, db, cdw_home, tmp_path, monkeypatch):
+def test_run_dates_publishes_every_date(warehouse_url, db, cdw_home, tmp_path, monkeypatch, chromium):
     from cdw.pipeline import run_dates
     from tests import published_figures as expected
 
@@ -119,6 +121,67 @@ def test_run_dates_publishes_every_date(warehouse_url, db, cdw_home, tmp_path, m
     page.unlink()
     assert cli_main(["report", "--date", business_date.isoformat()]) == 0
     assert 'id="dbt-counts"' in page.read_text(encoding="utf-8")
+
+    _the_served_site_shows_this_run(db, chromium, tmp_path)
+
+
+def _the_served_site_shows_this_run(db, chromium, tmp_path):
+    """`cdw serve --dbt-docs` after a real DAG run: every load's report, its GX pages, the dbt docs of
+    analytics with their descriptions, the trends; no personal value of the drop on any page."""
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+    from html import unescape
+    from pathlib import Path
+
+    from tests.browser.test_report_browser import render
+
+    personal = _personal_values(db)
+    assert len(personal) > 100
+    cdw = str(Path(sys.executable).parent / "cdw")
+    proc = subprocess.Popen([cdw, "serve", "--port", "0", "--dbt-docs"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), (url, proc.poll())
+
+        def get(path: str) -> str:
+            with urllib.request.urlopen(url + path.lstrip("/"), timeout=60) as answer:
+                return answer.read().decode("utf-8", errors="replace")
+
+        overview = render(chromium, url, tmp_path / "overview.png", tmp_path)
+        pages = {"/": overview}
+        loads = db.execute("select distinct load_id, business_date from audit.load_runs order by 1").fetchall()
+        assert len(loads) == 2
+        for load_id, business_date in loads:
+            row = re.search(rf'<tr data-load="{load_id}" data-date="{business_date}">(.*?)</tr>', overview,
+                            flags=re.S)
+            assert row, f"load {load_id} of {business_date} is not listed"
+            report = re.search(r'href="([^"]+)">report</a>', row.group(1)).group(1)
+            gx = re.search(r'class="gx" href="([^"]+)"', row.group(1)).group(1)
+            pages[report] = get(report)
+            assert f'data-load="{load_id}"' in pages[report] or f"load {load_id}" in pages[report].lower()
+            pages[gx] = get(gx)
+            gx_pages = re.findall(r'href="\.\./(gx_docs/validations/[^"]+)"', pages[gx])
+            assert gx_pages and all(f"/{site.gx_run_name(business_date, load_id)}/" in p for p in gx_pages)
+            for gx_page in gx_pages:  # the first load's pages are still there after the second load
+                pages[gx_page] = get(unescape(gx_page))
+        for chart in ("chart-rows-loaded", "chart-publication-delay", "chart-service-level"):
+            assert f'<svg id="{chart}"' in overview, chart
+
+        docs = get("dbt_docs/index.html")
+        pages["dbt_docs/index.html"] = docs
+        assert re.search(r'"schema":\s*"analytics"', docs)
+        assert "One row per call (any direction)." in docs  # fct_calls' description from its YAML
+
+        for path, page in pages.items():
+            leaked = sorted(v for v in personal if v in page)
+            assert not leaked, f"{path} shows personal values of the drop: {leaked[:5]}"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 130
 
 
 def test_a_dag_run_that_runs_no_task_is_a_failed_date(warehouse_url, db, cdw_home, tmp_path, monkeypatch,
