@@ -42,6 +42,8 @@ privileges per database: run :func:`setup_roles` once in every warehouse databas
 
 from __future__ import annotations
 
+from importlib import resources
+
 from psycopg import sql
 
 from cdw.settings import get_settings
@@ -63,6 +65,11 @@ def build_schemas() -> tuple[str, ...]:
     """``build`` and the configured build schema (``CDW_BUILD_SCHEMA``): the loader cannot create
     schemas, so they are made here."""
     return tuple(dict.fromkeys(("build", get_settings().build_schema)))
+
+
+def analytics_functions_sql() -> str:
+    """The functions analysts call in ``analytics`` (``sql/analytics_functions.sql``)."""
+    return resources.files("cdw").joinpath("sql/analytics_functions.sql").read_text(encoding="utf-8")
 
 
 def setup_roles(conn, extra_build_schemas: tuple[str, ...] = ()) -> None:
@@ -93,6 +100,8 @@ def setup_roles(conn, extra_build_schemas: tuple[str, ...] = ()) -> None:
             ).format(name=sql.Literal(role), role=ident(role)))
         for schema in (*private, "analytics"):
             conn.execute(sql.SQL("create schema if not exists {}").format(ident(schema)))
+        # with the schema, so that analytics dropped and made again has them back
+        conn.execute(analytics_functions_sql())
 
         for schema in private:
             conn.execute(sql.SQL("revoke all on schema {} from public").format(ident(schema)))

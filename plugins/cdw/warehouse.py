@@ -348,10 +348,11 @@ def ensure_schema(conn: psycopg.Connection) -> None:
     Applying a change needs the warehouse's owner (or a DBA); the pipeline's own login, a
     member of ``cdw_loader`` only, gets a clear error saying so.
     """
-    from cdw.roles import PRIVILEGES_VERSION, build_schemas, setup_roles
+    from cdw.roles import PRIVILEGES_VERSION, analytics_functions_sql, build_schemas, setup_roles
 
     ddl = _schema_ddl()
-    privileges = f"-- privileges {PRIVILEGES_VERSION}, build schemas {','.join(build_schemas())}"
+    privileges = f"-- privileges {PRIVILEGES_VERSION}, build schemas {','.join(build_schemas())}\n" \
+                 + analytics_functions_sql()
     digest = hashlib.sha256(f"{ddl}\n{privileges}".encode()).hexdigest()
     if _schema_applied(conn, digest):
         return
