@@ -198,6 +198,46 @@ def _severity(config) -> str:
     return str(value or CRITICAL).lower()
 
 
+#: Columns of personal data (the landing contract's): GX lists values it did not expect (SUMMARY)
+#: and offending rows (COMPLETE), which reach the audit trail and the served Data Docs; of these
+#: columns no value is kept, only a mask.
+PERSONAL_COLUMNS = frozenset(c.name for f in contract.SOURCE_FILES for c in f.columns if c.personal)
+_VALUE_LISTS = ("partial_unexpected_list", "unexpected_list", "partial_unexpected_counts",
+                "partial_unexpected_index_list", "unexpected_index_list")
+
+
+def _masked(value):
+    """A value of a personal column as the report shows one: nothing of it."""
+    return None if value is None else "***"
+
+
+def _without_personal_values(suite_result) -> None:
+    """Mask, in place, every value of a personal column in a GX suite result (both the values a
+    column check lists and the rows a query check returns)."""
+    for r in suite_result.results:
+        result = r.result if isinstance(r.result, dict) else None
+        if not result:
+            continue
+        kwargs = r.expectation_config.kwargs if r.expectation_config else {}
+        if kwargs.get("column") in PERSONAL_COLUMNS:
+            for key in _VALUE_LISTS:
+                if key in result:
+                    result[key] = [{"value": "***", "count": item.get("count")} if isinstance(item, dict)
+                                   and "value" in item else _masked(item) for item in result[key] or []]
+        result.update({k: _scrub_rows(v) for k, v in result.items() if k not in _VALUE_LISTS})
+
+
+def _scrub_rows(value):
+    """Rows (dicts keyed by column) anywhere inside a result, their personal columns masked."""
+    if isinstance(value, dict):
+        return {k: _masked(v) if k in PERSONAL_COLUMNS else _scrub_rows(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_rows(v) for v in value]
+    if hasattr(value, "columns") and hasattr(value, "assign"):  # a DataFrame of rows
+        return value.assign(**{c: _masked("") for c in value.columns if c in PERSONAL_COLUMNS})
+    return value
+
+
 def _observed(result: dict) -> str | None:
     if "observed_value" in result:
         value = result["observed_value"]
@@ -424,7 +464,9 @@ def _run_suite(gx, context, source, module, schema: str, table: str, params, run
         validation = context.validation_definitions.add(
             gx.ValidationDefinition(name=f"{key}-{n}", data=definition, suite=suite)
         )
-        results.append(validation.run(result_format=result_format, run_id=run_id))
+        result = validation.run(result_format=result_format, run_id=run_id)
+        _without_personal_values(result)
+        results.append(result)
     return results
 
 
@@ -454,7 +496,9 @@ def _build_docs(context, site_path: Path) -> Path | None:
         in_memory = context.stores[context.validation_results_store_name]
         this_run = in_memory.list_keys()  # the context is this run's alone
         for key in this_run:
-            on_disk.set(key, in_memory.get(key))
+            result = in_memory.get(key)
+            _without_personal_values(result)  # the store may hold its own copy of the result
+            on_disk.set(key, result)
         context.add_data_docs_site(DOCS_SITE, {
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(target)},
