@@ -158,7 +158,8 @@ def _links(site_path: Path | None) -> dict:
     def exists(relative: str) -> str | None:
         return relative if site_path is not None and (site_path / relative).exists() else None
     return {"index": exists("index.html"), "gx_docs": exists(f"{site.GX_DOCS}/index.html"),
-            "dbt_docs": exists(f"{site.DBT_DOCS}/index.html")}
+            "dbt_docs": exists(f"{site.DBT_DOCS}/index.html"),
+            "personal_data_reads": exists("personal-data-reads.html")}
 
 
 CSS = """
@@ -181,7 +182,8 @@ _PAGE = """<!doctype html>
 business dates. Computed from the audit trail at {{ o.generated_at }}.</p>
 <p id="links">{% if o.links.index %}<a href="{{ o.links.index }}">Data-quality reports (every load)</a>{% endif %}
 {% if o.links.gx_docs %} · <a href="{{ o.links.gx_docs }}" id="gx-docs">Great Expectations Data Docs</a>{% endif %}
-{% if o.links.dbt_docs %} · <a href="{{ o.links.dbt_docs }}" id="dbt-docs">dbt docs of analytics</a>{% endif %}</p>
+{% if o.links.dbt_docs %} · <a href="{{ o.links.dbt_docs }}" id="dbt-docs">dbt docs of analytics</a>{% endif %}
+{% if o.links.personal_data_reads %} · <a href="{{ o.links.personal_data_reads }}" id="personal-data-reads">Who read personal data</a>{% endif %}</p>
 
 <h2>Trends per business date</h2>
 {% if not o.dates %}<p class="empty">No load recorded yet.</p>{% else %}

@@ -170,6 +170,9 @@ def _the_served_site_shows_this_run(db, chromium, tmp_path):
         for chart in ("chart-rows-loaded", "chart-publication-delay", "chart-service-level"):
             assert f'<svg id="{chart}"' in overview, chart
 
+        assert 'id="personal-data-reads"' in overview  # the auditor's page of who read personal data
+        pages["personal-data-reads.html"] = get("personal-data-reads.html")
+
         docs = get("dbt_docs/index.html")
         pages["dbt_docs/index.html"] = docs
         assert re.search(r'"schema":\s*"analytics"', docs)
