@@ -11,6 +11,7 @@ session, named ``cdw_test_*``, and dropped at the end.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from pathlib import Path
 
@@ -51,6 +52,15 @@ def _admin_url(server: str) -> str:
 
 def _server_id(server: str) -> str:
     return "embedded" if server == "embedded" else warehouse.parse_url(server).host.replace("/", "_")
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_reaches_child_processes():
+    """Every test starts with SIGINT and SIGTERM as a terminal leaves them: code a test ran in this
+    process (Airflow's, say) may have ignored or blocked them, and child processes inherit both,
+    so a command the test interrupts would never hear it."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 @pytest.fixture(scope="session", params=SERVERS, ids=[_server_id(s) for s in SERVERS])
