@@ -79,26 +79,29 @@ def template_db(pg_server) -> str:
     with warehouse.connect(url) as conn:
         warehouse.ensure_schema(conn)
     yield name
-    _drop(pg_server, name)
+    drop_database(pg_server, name)
 
 
-def _drop(admin_url: str, name: str) -> None:
+def drop_database(admin_url: str, name: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+def database_from_template(admin_url: str, template: str, prefix: str = "cdw_test_") -> tuple[str, str]:
+    """A new database copied from ``template`` on the server of ``admin_url``: (its name, its URL)."""
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template)))
+    return name, warehouse.with_database(admin_url, name)
 
 
 @pytest.fixture
 def warehouse_url(pg_server, template_db, monkeypatch) -> str:
     """A fresh database (raw and audit schemas in place) for one test; CDW_WAREHOUSE_URL points at it."""
-    name = f"cdw_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template_db))
-        )
-    url = warehouse.with_database(pg_server, name)
+    name, url = database_from_template(pg_server, template_db)
     monkeypatch.setenv("CDW_WAREHOUSE_URL", url)
     yield url
-    _drop(pg_server, name)
+    drop_database(pg_server, name)
 
 
 @pytest.fixture

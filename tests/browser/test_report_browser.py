@@ -21,7 +21,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from html import unescape
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
+from tests.conftest import database_from_template, drop_database
 from tests.integration.test_quality import (  # noqa: F401 (fixtures)
     BUILD_NO_TESTS,
     D1,
@@ -40,7 +39,7 @@ from tests.integration.test_quality import (  # noqa: F401 (fixtures)
 )
 from tests.landing_builder import valid_records, write_drop
 
-from cdw import site, warehouse
+from cdw import site
 from cdw.load import load_date
 from cdw.publication import PublicationRefused, build_marts, publish
 from cdw.report import write_report
@@ -68,11 +67,7 @@ def audited(pg_server, built_star, tmp_path_factory) -> Audited:
     validated (GX Data Docs) and reported as the DAG does; CDW_WAREHOUSE_URL and CDW_HOME point at
     it for the module (one set-up for the report and the site tests: a dbt build is not cheap)."""
     template, built = built_star
-    name = f"cdw_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name),
-                                                                        sql.Identifier(template)))
-    url = warehouse.with_database(pg_server, name)
+    name, url = database_from_template(pg_server, template)
     tmp = tmp_path_factory.mktemp("audited")
     loads = dict(built)
     try:
@@ -101,8 +96,7 @@ def audited(pg_server, built_star, tmp_path_factory) -> Audited:
             page = write_report(loads[D3], url=url, run_results=run_results)
             yield Audited(url, loads, page.parent, tmp / "home")
     finally:
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        drop_database(pg_server, name)
 
 
 @pytest.fixture(scope="session")

@@ -9,18 +9,17 @@ breaks one thing, and checks that the gate does exactly what the suites specify.
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import date, timedelta
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from cdw import site, warehouse
 from cdw.generate import generate_landing
 from cdw.load import load_date
 from cdw.publication import build_marts
 from cdw.quality import QualityOutcome, load_suites, validate
+from tests.conftest import database_from_template, drop_database
 
 pytestmark = pytest.mark.slow
 
@@ -43,12 +42,8 @@ def generated_landing(tmp_path_factory):
 def built_star(pg_server, template_db, generated_landing, tmp_path_factory, request) -> tuple[str, dict]:
     """(template database name, {business date: load id}) of a database with D1 and D2 loaded and built."""
     if pg_server not in _BUILT:
-        name = f"cdw_test_star_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name),
-                                                                            sql.Identifier(template_db)))
-        request.config.add_cleanup(lambda: _drop(pg_server, name))
-        url = warehouse.with_database(pg_server, name)
+        name, url = database_from_template(pg_server, template_db, prefix="cdw_test_star_")
+        request.config.add_cleanup(lambda: drop_database(pg_server, name))
         target = tmp_path_factory.mktemp("dbt-target")
         loads = {}
         for day in (D1, D2):
@@ -60,25 +55,16 @@ def built_star(pg_server, template_db, generated_landing, tmp_path_factory, requ
     return _BUILT[pg_server]
 
 
-def _drop(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-
-
 @pytest.fixture
 def star(pg_server, built_star, monkeypatch, tmp_path):
     """A fresh copy of the built star schema: (url, {date: load id}); CDW_HOME is the test's own."""
     template, loads = built_star
-    name = f"cdw_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name),
-                                                                        sql.Identifier(template)))
-    url = warehouse.with_database(pg_server, name)
+    name, url = database_from_template(pg_server, template)
     monkeypatch.setenv("CDW_WAREHOUSE_URL", url)
     monkeypatch.setenv("CDW_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CDW_VOLUME_TOLERANCE", raising=False)
     yield url, loads
-    _drop(pg_server, name)
+    drop_database(pg_server, name)
 
 
 def add_trailing_weeks(conn, day: date, weeks: int = 2, factor: int = 3) -> None:

@@ -8,27 +8,23 @@ from __future__ import annotations
 
 import re
 import socket
-import uuid
 from datetime import UTC, date, datetime
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from cdw import site, warehouse
 from cdw.cli import EXIT_FAILED, main
 from cdw.report import write_report
 from cdw.serve import READ_ONLY
+from tests.conftest import database_from_template, drop_database
 
 
 @pytest.fixture
 def second_warehouse(pg_server, template_db):
-    name = f"cdw_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name), sql.Identifier(template_db)))
-    yield warehouse.with_database(pg_server, name)
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+    name, url = database_from_template(pg_server, template_db)
+    yield url
+    drop_database(pg_server, name)
 
 
 def _record_load(url: str, business_date: date) -> int:
