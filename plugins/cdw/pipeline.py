@@ -157,14 +157,14 @@ def _stop(proc: subprocess.Popen) -> int:
     operator's ``on_kill`` and returns, so the DAG run would go on to publish the date. SIGINT stops
     the running task (and the dbt it started) with KeyboardInterrupt, which ends the DAG run.
     """
-    for sig, grace in ((signal.SIGINT, 30), (signal.SIGKILL, None)):
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            return proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            continue
-    return proc.wait()
+            os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait()
 
 
 def _run_one(business_date: date, env: dict[str, str], log_dir: Path, url: str) -> DateOutcome:
