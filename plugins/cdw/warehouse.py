@@ -115,17 +115,20 @@ def start_embedded() -> str:
     """Start (or find running) the embedded server; return the URL of its ``cdw`` database."""
     try:
         _embedded_server(start=True)
-        _listen_as_configured()
+        status = _listen_as_configured()
     except WarehouseError:
         raise
     except Exception as exc:  # the wheel raises plain exceptions with the server log inside
         raise WarehouseError(f"the embedded PostgreSQL could not start: {exc}") from exc
-    status = embedded_status()
-    # from postmaster.pid, not the wheel's URL: that one leaves out the port, which the
-    # socket's file name carries once the server listens on a configured TCP port
-    url = build_url(UrlParts(status["socket_dir"], status["port"], "postgres", "", EMBEDDED_DATABASE))
+    url = _embedded_url(status)
     _create_database(with_database(url, "postgres"), EMBEDDED_DATABASE)
     return url
+
+
+def _embedded_url(status: dict) -> str:
+    # from postmaster.pid, not the wheel's URL: that one leaves out the port, which the
+    # socket's file name carries once the server listens on a configured TCP port
+    return build_url(UrlParts(status["socket_dir"], status["port"], "postgres", "", EMBEDDED_DATABASE))
 
 
 #: pg_hba.conf of an embedded server that listens on TCP: its socket directory is private to the
@@ -139,8 +142,9 @@ host all all ::/0 scram-sha-256
 """
 
 
-def _listen_as_configured() -> None:
-    """Restart the running embedded server when it does not listen where CDW_EMBEDDED_LISTEN says.
+def _listen_as_configured() -> dict:
+    """Restart the running embedded server when it does not listen where CDW_EMBEDDED_LISTEN says;
+    return its status (:func:`embedded_status`).
 
     A restart ends other sessions; it happens once, after the setting changed.
     """
@@ -150,9 +154,9 @@ def _listen_as_configured() -> None:
         raise WarehouseError("the embedded PostgreSQL stopped while starting")
     listening = status["listen"]
     if wanted is None and listening is None:
-        return
+        return status
     if wanted is not None and listening == f"{wanted[0]}:{wanted[1]}":
-        return
+        return status
     pgdata = Path(status["pgdata"])
     if wanted is None:
         options = f'-h "" -k {status["socket_dir"]}'
@@ -160,6 +164,7 @@ def _listen_as_configured() -> None:
         (pgdata / "pg_hba.conf").write_text(_EMBEDDED_HBA)
         options = f'-h "{wanted[0]}" -p {wanted[1]} -k {status["socket_dir"]}'
     _pg_ctl("-w", "-D", str(pgdata), "-l", str(pgdata / "log"), "-o", options, "restart")
+    return embedded_status()
 
 
 def _pg_ctl(*args: str) -> None:
@@ -203,9 +208,7 @@ def warehouse_url(start: bool = True) -> str:
         status = embedded_status()
         if not status["running"]:
             raise WarehouseError("the embedded PostgreSQL is not running (cdw warehouse start)")
-        return build_url(
-            UrlParts(status["socket_dir"], status["port"], "postgres", "", EMBEDDED_DATABASE)
-        )
+        return _embedded_url(status)
     return start_embedded()
 
 
