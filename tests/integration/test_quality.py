@@ -178,6 +178,61 @@ def test_each_defect_is_a_critical_failure(star, defect):
     assert row[:2] == (False, "critical")
 
 
+# one defect per management mart, all in one copy of the star (one validation, not ten)
+MANAGEMENT_DEFECTS = {
+    ("call_center_interval", "intervals add up to call_center_daily"):
+        "update build.call_center_interval set offered = offered + 1 where (interval_start_ts, service) ="
+        " (select interval_start_ts, service from build.call_center_interval where calendar_date = '2026-03-03'"
+        " order by 1, 2 limit 1)",
+    ("complaints_daily", "complaints add up to fct_calls"):
+        "update build.complaints_daily set complaints = complaints + 1 where (calendar_date, service, team) ="
+        " (select calendar_date, service, team from build.complaints_daily where calendar_date = '2026-03-03'"
+        " order by 2, 3 limit 1)",
+    ("complaints_segment_daily", "rate as defined"):
+        "update build.complaints_segment_daily set complaints_per_1000_customers = 999"
+        " where calendar_date = '2026-03-03' and segment = 'MASS'",
+    ("campaign_daily", "attempts add up to fct_calls"):
+        "insert into build.campaign_daily (campaign_id, calendar_date, date_key, attempted, connected, converted)"
+        " values ('NO-SUCH-CAMPAIGN', '2026-03-03', 20260303, 1, 0, 0)",
+    ("balance_concentration_daily", "top within the whole"):
+        "update build.balance_concentration_daily set top_balance = total_balance + 1"
+        " where calendar_date = '2026-03-03'",
+    ("customer_activity_daily", "counts nest"):
+        "update build.customer_activity_daily set dormant_accounts = open_accounts + 1"
+        " where calendar_date = '2026-03-03'",
+    ("unusual_account_activity", "a rule fired, as its figures say"):
+        "insert into build.unusual_account_activity (account_id, calendar_date, date_key, customer_id, rules_fired,"
+        " debit_amount_limit_fired, entry_count_limit_fired, debit_amount_sigma_fired, entry_count_sigma_fired,"
+        " debit_amount, entry_count, history_days, debit_amount_limit, entry_count_limit, sigma_k)"
+        " values ('NO-SUCH-ACCOUNT', '2026-03-03', 20260303, 'C0', '', false, false, false, false,"
+        " 1, 1, 0, 500000, 30, 4)",
+    ("customer_360", "one row per current customer"):
+        "delete from build.customer_360 where customer_id = (select min(customer_id) from build.customer_360)",
+    ("churn_risk", "exactly customer_360's customers at risk"):
+        "update build.customer_360 set is_churn_risk = not is_churn_risk"
+        " where customer_id = (select max(customer_id) from build.customer_360)",
+    ("segment_tier_mismatches", "exactly customer_360's mismatches"):
+        "insert into build.segment_tier_mismatches (customer_id, as_of_date, segment, tier, direction)"
+        " select customer_id, as_of_date, segment, segment, 'SEGMENT_BELOW_TIER' from build.customer_360"
+        " where not is_segment_mismatch order by customer_id limit 1",
+}
+
+
+def test_the_management_marts_are_gated_on_the_date(star):
+    url, loads = star
+    outcome = validate(D2, loads[D2], url=url, build_docs=False)
+    assert outcome.passed, outcome.reason()
+    gated = {suite for suite, _ in MANAGEMENT_DEFECTS}
+    assert gated <= {r.suite for r in outcome.results}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for (suite, _), statement in MANAGEMENT_DEFECTS.items():
+            assert conn.execute(statement).rowcount == 1, suite
+    outcome = validate(D2, loads[D2], url=url, build_docs=False)
+    failures = {(r.suite, r.expectation) for r in outcome.critical_failures}
+    assert set(MANAGEMENT_DEFECTS) <= failures
+    assert {suite for suite, _ in failures} == gated  # no suite of the unbroken tables failed
+
+
 def test_an_expectation_that_raises_stops_publication(star):
     url, loads = star
     with psycopg.connect(url, autocommit=True) as conn:
