@@ -156,6 +156,11 @@ DEFECTS = {
     "raw_row_count": (
         "delete from raw.agents where business_date = '2026-03-03' and source_row = 1",
         "raw_agents", "row count = manifest rows loaded"),
+    # an id of the day before, written past the loader: found through the dates' id ranges
+    "raw_id_of_another_date": (
+        "update raw.transactions set txn_id = (select min(txn_id) from raw.transactions"
+        " where business_date = '2026-03-02') where business_date = '2026-03-03' and source_row = 1",
+        "raw_transactions", "txn_id unique across history"),
     "raw_code_set": (
         "update raw.transactions set currency = 'XXX' where business_date = '2026-03-03' and source_row = 1",
         "raw_transactions", "code set currency"),
